@@ -1,0 +1,168 @@
+package module
+
+import (
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/big"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/atota/atota/internal/atomicfile"
+)
+
+// stateVersion is the format version of the state file.
+const stateVersion = 1
+
+// state is what the module keeps across restarts, as a real module keeps
+// it in its own flash: configuration saved with AT+QIOTCFG, the
+// registration mode, the MCU component versions, the current OTA task and
+// the failure counts.
+type state struct {
+	Version int `json:"version"`
+
+	ProductKey    string `json:"product_key,omitempty"`
+	ProductSecret string `json:"product_secret,omitempty"`
+	DeviceKey     string `json:"device_key,omitempty"`
+	DeviceSecret  string `json:"device_secret,omitempty"`
+	IMEI          string `json:"imei"`
+	ServerType    int    `json:"server_type"`
+	ServerURL     string `json:"server_url"`
+
+	RegMode int `json:"reg_mode"`
+
+	// MCU holds the component versions in the order they were declared.
+	MCU []mcuVersion `json:"mcu,omitempty"`
+
+	Task *taskState `json:"task,omitempty"`
+
+	// Failures counts failed upgrades per plan; Refused holds when the
+	// device last refused a plan.
+	Failures map[string]int       `json:"failures,omitempty"`
+	Refused  map[string]time.Time `json:"refused,omitempty"`
+}
+
+type mcuVersion struct {
+	ID      string `json:"id"`
+	Version string `json:"version"`
+}
+
+// version returns the version declared for component id.
+func (s *state) version(id string) (string, bool) {
+	for _, m := range s.MCU {
+		if m.ID == id {
+			return m.Version, true
+		}
+	}
+	return "", false
+}
+
+// setVersion declares, changes or (with an empty version) removes a
+// component.
+func (s *state) setVersion(id, v string) {
+	for i, m := range s.MCU {
+		if m.ID == id {
+			if v == "" {
+				s.MCU = append(s.MCU[:i], s.MCU[i+1:]...)
+			} else {
+				s.MCU[i].Version = v
+			}
+			return
+		}
+	}
+	if v != "" {
+		s.MCU = append(s.MCU, mcuVersion{ID: id, Version: v})
+	}
+}
+
+// versions returns the component versions as a map.
+func (s *state) versions() map[string]string {
+	m := make(map[string]string, len(s.MCU))
+	for _, c := range s.MCU {
+		m[c.ID] = c.Version
+	}
+	return m
+}
+
+// deviceKey is the key the platform knows the device by: the custom key
+// from dk_ds, else the IMEI.
+func (s *state) deviceKey() string {
+	if s.DeviceKey != "" {
+		return s.DeviceKey
+	}
+	return s.IMEI
+}
+
+// loadState reads the state file at path; a missing file gives a fresh
+// state with a new IMEI.
+func loadState(path string) (*state, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		imei, err := newIMEI()
+		if err != nil {
+			return nil, err
+		}
+		return &state{Version: stateVersion, IMEI: imei, ServerType: 1, ServerURL: defaultServerURL}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("module: state: %w", err)
+	}
+	var s state
+	if err := json.Unmarshal(data, &s); err != nil {
+		return nil, fmt.Errorf("module: state file %s is damaged (%v); move it away to start afresh", path, err)
+	}
+	if s.Version != stateVersion {
+		return nil, fmt.Errorf("module: state file %s has format version %d, this atota reads %d", path, s.Version, stateVersion)
+	}
+	if s.IMEI == "" {
+		if s.IMEI, err = newIMEI(); err != nil {
+			return nil, err
+		}
+	}
+	return &s, nil
+}
+
+// save writes the state atomically.
+func (s *state) save(path string) error {
+	data, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return fmt.Errorf("module: state: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("module: state: %w", err)
+	}
+	if err := atomicfile.WriteFile(path, append(data, '\n'), 0o600); err != nil {
+		return fmt.Errorf("module: state: %w", err)
+	}
+	return nil
+}
+
+// newIMEI returns a random 15-digit IMEI with a valid Luhn check digit
+// and a Quectel-like type allocation code.
+func newIMEI() (string, error) {
+	n, err := rand.Int(rand.Reader, big.NewInt(1_000_000))
+	if err != nil {
+		return "", fmt.Errorf("module: IMEI: %w", err)
+	}
+	body := fmt.Sprintf("86777206%06d", n.Int64())
+	return body + string(rune('0'+luhn(body))), nil
+}
+
+// luhn returns the check digit for the digits in s.
+func luhn(s string) int {
+	sum := 0
+	for i := len(s) - 1; i >= 0; i-- {
+		d := int(s[i] - '0')
+		if (len(s)-1-i)%2 == 0 {
+			d *= 2
+			if d > 9 {
+				d -= 9
+			}
+		}
+		sum += d
+	}
+	return (10 - sum%10) % 10
+}
