@@ -1,0 +1,176 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/atota/atota/agent/module"
+	"github.com/atota/atota/agent/plan"
+	"github.com/atota/atota/transport"
+)
+
+type moduleFlags struct {
+	port, plans, platform, state         string
+	product, productSecret               string
+	deviceKey, deviceSecret              string
+	csq, pieceSize, baud                 int
+	baudPace                             bool
+	eventDelay, regDelay                 time.Duration
+	control, model, replies              string
+}
+
+func (a *app) moduleCommand() *cobra.Command {
+	var f moduleFlags
+	cmd := &cobra.Command{
+		Use:   "module --port PORT (--plans DIR | --platform URL) [flags]",
+		Short: "Emulate a Quectel module's QuecThing OTA interface on a serial port",
+		Long: `atota module answers the QuecThing AT commands an MCU sends (AT+QIOTREG,
+AT+QIOTMCUVER, AT+QIOTOTAREQ, AT+QIOTUPDATE, AT+QIOTOTARD, ...) and raises
++QIOTEVT events, as a Quectel module does, feeding the MCU the upgrade plans
+found in a plans directory. It serves until stopped; when the MCU side closes
+the port it waits for the next connection.
+
+PORT is a serial device (/dev/ttyUSB0), pty:PATH (create a pty and link its
+other end at PATH), tcp://HOST:PORT (dial a serial bridge) or
+tcp-listen://HOST:PORT (accept one connection at a time).
+
+State (configuration, component versions, the task in progress) is kept in
+--state, written atomically, so a restart loses nothing.`,
+		Example: `  # serve a plans directory on a pty, then type AT commands with picocom
+  atota module --port pty:/tmp/atota-m --plans plans --product p1demo
+  picocom /tmp/atota-m            # or: tio /tmp/atota-m
+
+  # serve a real MCU on a USB serial adapter, events after realistic delays
+  atota module --port /dev/ttyUSB0 --baud 115200 --plans plans --product p1demo \
+      --product-secret s3cret --piece-size 16384`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := f.check(cmd); err != nil {
+				return err
+			}
+			a.begin(cmd)
+			return a.runModule(cmd, f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.port, "port", "", "serial port to serve (see PORT above)")
+	fl.StringVar(&f.plans, "plans", "", "directory of upgrade plan files (*.json)")
+	fl.StringVar(&f.platform, "platform", "", "platform URL to get plans from over MQTT (not available yet)")
+	fl.StringVar(&f.state, "state", "", "state file (default: atota/module.json in the user's state directory)")
+	fl.StringVar(&f.product, "product", "", "product key, as if saved with AT+QIOTCFG=\"productinfo\"")
+	fl.StringVar(&f.productSecret, "product-secret", "", "product secret (default: a placeholder, when --product is given)")
+	fl.StringVar(&f.deviceKey, "device-key", "", "device key, as if saved with AT+QIOTCFG=\"dk_ds\" (default: the module's IMEI)")
+	fl.StringVar(&f.deviceSecret, "device-secret", "", "device secret")
+	fl.IntVar(&f.csq, "csq", module.DefaultCSQ, "simulated signal: AT+CSQ rssi 0-31, or 99 for unknown")
+	fl.IntVar(&f.pieceSize, "piece-size", module.DefaultPieceSize, "bytes of a package the module holds at once (one 7,10703 each)")
+	fl.IntVar(&f.baud, "baud", transport.DefaultBaud, "baud rate of a serial device (8N1)")
+	fl.BoolVar(&f.baudPace, "baud-pace", false, "pace output to what the baud rate allows, so a pty or TCP link times like a UART")
+	fl.DurationVar(&f.eventDelay, "event-delay", module.DefaultEventDelay, "delay from a command's OK to the events it causes (0 for speed tests)")
+	fl.DurationVar(&f.regDelay, "reg-delay", module.DefaultRegDelay, "delay from AT+QIOTREG=1 to the registration events")
+	fl.StringVar(&f.control, "control", "", "loopback HTTP/JSON control endpoint (not available yet)")
+	fl.StringVar(&f.model, "model", "ec800m", "module model to play (only ec800m so far)")
+	fl.StringVar(&f.replies, "replies", "", "file of extra canned replies (not available yet)")
+	return cmd
+}
+
+func (f *moduleFlags) check(cmd *cobra.Command) error {
+	switch {
+	case f.port == "":
+		return usagef("module: --port is required")
+	case f.plans == "" && f.platform == "":
+		return usagef("module: give --plans DIR (a directory of plan files) or --platform URL")
+	case f.plans != "" && f.platform != "":
+		return usagef("module: give --plans or --platform, not both")
+	case f.platform != "":
+		return usagef("module: --platform is not available yet; use --plans DIR")
+	case f.control != "":
+		return usagef("module: --control is not available yet")
+	case f.replies != "":
+		return usagef("module: --replies is not available yet")
+	case !strings.EqualFold(f.model, "ec800m"):
+		return usagef("module: --model %q: known models: ec800m", f.model)
+	case f.pieceSize <= 0:
+		return usagef("module: --piece-size %d: must be at least 1", f.pieceSize)
+	case f.csq < 0 || f.csq > 31 && f.csq != 99:
+		return usagef("module: --csq %d: must be 0 to 31, or 99", f.csq)
+	case f.eventDelay < 0 || f.regDelay < 0:
+		return usagef("module: --event-delay and --reg-delay cannot be negative")
+	}
+	if _, err := transport.ParsePort(f.port); err != nil {
+		return &usageError{err.Error()}
+	}
+	return nil
+}
+
+// defaultStatePath is the module's state file in the user's state
+// directory ($XDG_STATE_HOME, else ~/.local/state).
+func defaultStatePath() (string, error) {
+	dir := os.Getenv("XDG_STATE_HOME")
+	if dir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("no --state given and no home directory for the default: %w", err)
+		}
+		dir = filepath.Join(home, ".local", "state")
+	}
+	return filepath.Join(dir, "atota", "module.json"), nil
+}
+
+func (a *app) runModule(cmd *cobra.Command, f moduleFlags) error {
+	ctx := cmd.Context()
+	log := a.logger(cmd, false)
+	dir, err := plan.OpenDir(f.plans, plan.WithLogger(log))
+	if err != nil {
+		return err
+	}
+	plans, errs := dir.Load()
+	for _, err := range errs {
+		log.Warn("plan skipped", "err", err)
+	}
+	log.Info("plans loaded", "dir", f.plans, "good", len(plans), "bad", len(errs))
+
+	cfg := module.DefaultConfig()
+	cfg.Plans = dir
+	cfg.StatePath = f.state
+	if cfg.StatePath == "" {
+		if cfg.StatePath, err = defaultStatePath(); err != nil {
+			return err
+		}
+	}
+	cfg.ProductKey, cfg.ProductSecret = f.product, f.productSecret
+	if f.product != "" && f.productSecret == "" {
+		// A plans directory checks no secret; AT+QIOTREG only needs one set.
+		cfg.ProductSecret = "atota-placeholder"
+	}
+	cfg.DeviceKey, cfg.DeviceSecret = f.deviceKey, f.deviceSecret
+	cfg.CSQ, cfg.PieceSize = f.csq, f.pieceSize
+	cfg.EventDelay, cfg.RegDelay = f.eventDelay, f.regDelay
+	cfg.Logger = log
+	m, err := module.New(cfg)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+
+	l, err := transport.Listen(ctx, f.port, transport.WithBaud(f.baud), transport.WithLogger(log))
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	var ml module.Listener = l
+	if f.baudPace {
+		ml = pacedListener{l, f.baud}
+	}
+	log.Info("module serving", "port", l.Addr(), "state", cfg.StatePath, "device_key", m.DeviceKey())
+	fmt.Fprintf(a.stderr, "atota module: serving on %s (Ctrl-C to stop)\n", l.Addr())
+	if err := m.Serve(ctx, ml); err != nil && !errors.Is(err, ctx.Err()) {
+		return err
+	}
+	return nil
+}
