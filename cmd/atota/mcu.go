@@ -18,14 +18,14 @@ import (
 )
 
 type mcuFlags struct {
-	port, target                 string
-	components, versions         []string
-	battery                      int
-	batteryFile, batteryCmd      string
-	journal                      string
-	once, sha256                 bool
-	block, baud                  int
-	poll                         time.Duration
+	port, target            string
+	components, versions    []string
+	battery                 int
+	batteryFile, batteryCmd string
+	journal                 string
+	once, sha256            bool
+	block, baud             int
+	poll                    time.Duration
 }
 
 func (a *app) mcuCommand() *cobra.Command {

@@ -16,13 +16,13 @@ import (
 )
 
 type moduleFlags struct {
-	port, plans, platform, state         string
-	product, productSecret               string
-	deviceKey, deviceSecret              string
-	csq, pieceSize, baud                 int
-	baudPace                             bool
-	eventDelay, regDelay                 time.Duration
-	control, model, replies              string
+	port, plans, platform, state string
+	product, productSecret       string
+	deviceKey, deviceSecret      string
+	csq, pieceSize, baud         int
+	baudPace                     bool
+	eventDelay, regDelay         time.Duration
+	control, model, replies      string
 }
 
 func (a *app) moduleCommand() *cobra.Command {
