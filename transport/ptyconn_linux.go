@@ -72,8 +72,10 @@ func listenPTY(p Port, cfg config) (*ptyListener, error) {
 
 func (l *ptyListener) Addr() string { return l.dev.link + " -> " + l.dev.slave }
 
-// Accept waits until a process has the slave open. If the last peer went
-// away, what it left unread is discarded first.
+// Accept waits until a process has the slave open. What a departed peer
+// left unread was discarded when its connection saw it go (ptyConn.Read);
+// Accept discards nothing itself, because a new peer may already have
+// opened the slave and written its first command.
 func (l *ptyListener) Accept(ctx context.Context) (io.ReadWriteCloser, error) {
 	l.mu.Lock()
 	prev, closed := l.cur, l.closed
@@ -90,7 +92,6 @@ func (l *ptyListener) Accept(ctx context.Context) (io.ReadWriteCloser, error) {
 		return nil, fmt.Errorf("transport: accept pty:%s: %w", l.dev.link, err)
 	}
 	if gone {
-		l.dev.flushStale()
 		l.dev.log.Debug("transport: waiting for a process to open the pty", "link", l.dev.link, "slave", l.dev.slave)
 		if err := l.dev.waitPeer(ctx, l.done); err != nil {
 			if errors.Is(err, os.ErrClosed) {
