@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/atota/atota/agent/plan"
@@ -25,7 +25,8 @@ type Progress struct {
 	Total     int64
 }
 
-// Config configures an OTA cycle. Start from DefaultConfig.
+// Config configures an OTA cycle. Start from DefaultConfig; Run uses the
+// default for a zero timeout, Block or Battery.
 type Config struct {
 	Components []Component // reported with AT+QIOTMCUVER, in this order
 	// Battery returns the battery level in percent.
@@ -57,6 +58,9 @@ func DefaultConfig() Config {
 	}
 }
 
+// readTries is how often one block is asked for before the transfer fails.
+const readTries = 3
+
 // Updated describes one component brought to its target version.
 type Updated struct {
 	Component string
@@ -71,6 +75,9 @@ type Updated struct {
 
 // Result is the outcome of an OTA cycle.
 type Result struct {
+	// Updated lists the components written to the target and reported
+	// with their new version, in order. With an error from Run, the last
+	// one may lack the module's confirmation (7,10705).
 	Updated []Updated
 	NoPlan  bool // the module offered no plan
 }
@@ -81,41 +88,79 @@ var ErrVerify = errors.New("image verification failed")
 
 // session is one OTA cycle on a link.
 type session struct {
-	cfg Config
-	c   *atcmd.Client
-	log *slog.Logger
-	evt *atcmd.Subscription
+	cfg  Config
+	c    *atcmd.Client
+	log  *slog.Logger
+	evt  *atcmd.Subscription
+	held []Event // OTA events that came while registering
 
-	offers []Offer
-	res    Result
+	transfer
+	res Result
 }
 
 // Run performs one OTA cycle over the AT client c: declare the component
 // versions, register, ask for a plan, check its minimums, read, verify and
 // write every component, report the new versions. A refusal by policy is a
-// *PolicyError after AT+QIOTUPDATE=0.
+// *PolicyError after AT+QIOTUPDATE=0; an image that does not match its
+// digests is an error wrapping ErrVerify. On any error after the target
+// was opened the new image is aborted and the running one stays.
 func Run(ctx context.Context, c *atcmd.Client, cfg Config) (*Result, error) {
-	if cfg.Target == nil {
-		return nil, errors.New("mcu: no target")
-	}
-	if cfg.Block <= 0 || cfg.Block > 1<<20 {
-		return nil, fmt.Errorf("mcu: block size %d: want 1 to %d", cfg.Block, 1<<20)
-	}
-	if cfg.Battery == nil {
-		cfg.Battery = DefaultConfig().Battery
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
+	cfg, err := cfg.check()
+	if err != nil {
+		return nil, err
 	}
 	s := &session{cfg: cfg, c: c, log: cfg.Logger, evt: c.Subscribe("+QIOTEVT:")}
 	defer s.evt.Close()
 	if err := s.prepare(ctx); err != nil {
 		return nil, err
 	}
-	if err := s.transfer(ctx); err != nil {
-		return &s.res, err
+	err = s.run(ctx)
+	return &s.res, err
+}
+
+// check validates cfg and fills in defaults.
+func (cfg Config) check() (Config, error) {
+	if cfg.Target == nil {
+		return cfg, errors.New("mcu: no target: set Config.Target (see OpenTarget)")
 	}
-	return &s.res, nil
+	if len(cfg.Components) == 0 {
+		return cfg, errors.New("mcu: no components: set Config.Components to the MCU's component IDs and versions; without them the platform sends no plan")
+	}
+	seen := make(map[string]bool)
+	for _, c := range cfg.Components {
+		if c.ID == "" || c.Version == "" || strings.ContainsAny(c.ID+c.Version, "\"\r\n") {
+			return cfg, fmt.Errorf("mcu: component %q version %q: both must be non-empty, without quotes or line ends", c.ID, c.Version)
+		}
+		if seen[c.ID] {
+			return cfg, fmt.Errorf("mcu: component %q is listed twice", c.ID)
+		}
+		seen[c.ID] = true
+	}
+	def := DefaultConfig()
+	if cfg.Block == 0 {
+		cfg.Block = def.Block
+	}
+	if cfg.Block < 0 || cfg.Block > maxBlock {
+		return cfg, fmt.Errorf("mcu: block size %d: want 1 to %d", cfg.Block, maxBlock)
+	}
+	if cfg.Battery == nil {
+		cfg.Battery = def.Battery
+	}
+	for _, d := range []struct{ p, def *time.Duration }{
+		{&cfg.CommandTimeout, &def.CommandTimeout},
+		{&cfg.ReadTimeout, &def.ReadTimeout},
+		{&cfg.RegisterTimeout, &def.RegisterTimeout},
+		{&cfg.PlanTimeout, &def.PlanTimeout},
+		{&cfg.EventTimeout, &def.EventTimeout},
+	} {
+		if *d.p <= 0 {
+			*d.p = *d.def
+		}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return cfg, nil
 }
 
 // do runs one command with the command timeout.
@@ -138,12 +183,12 @@ func set(name string, args ...atcmd.Arg) atcmd.Command {
 func (s *session) prepare(ctx context.Context) error {
 	var err error
 	for range 3 {
-		if _, err = s.do(ctx, atcmd.Command{}); err == nil {
+		if _, err = s.do(ctx, atcmd.Command{}); err == nil || ctx.Err() != nil {
 			break
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("mcu: the module does not answer AT: %w", err)
+		return fmt.Errorf("mcu: the module does not answer AT; check the port and its baud rate: %w", err)
 	}
 	if _, err := s.do(ctx, set("E", atcmd.Int(0))); err != nil {
 		return err
@@ -153,18 +198,8 @@ func (s *session) prepare(ctx context.Context) error {
 			return err
 		}
 	}
-	resp, err := s.do(ctx, atcmd.Command{Name: "+QIOTSTATE", Kind: atcmd.Read})
-	if err != nil {
+	if err := s.register(ctx); err != nil {
 		return err
-	}
-	if v, _ := resp.Value("+QIOTSTATE"); v != "8" {
-		if _, err := s.do(ctx, set("+QIOTREG", atcmd.Int(1))); err != nil {
-			return fmt.Errorf("%w (does the module have a product key and secret?)", err)
-		}
-		if _, err := s.waitEvent(ctx, s.cfg.RegisterTimeout, 3, evtOK); err != nil {
-			return fmt.Errorf("mcu: registration: %w", err)
-		}
-		s.log.Info("registered")
 	}
 	req := atcmd.Command{Name: "+QIOTOTAREQ"}
 	if s.cfg.SHA256 {
@@ -174,177 +209,85 @@ func (s *session) prepare(ctx context.Context) error {
 	return err
 }
 
-// waitEvent waits up to d for an event of type typ. With a code it must be
-// that code; a type-7 failure (10706) ends the wait with an error.
-func (s *session) waitEvent(ctx context.Context, d time.Duration, typ, code int) (Event, error) {
-	ctx, cancel := context.WithTimeout(ctx, d)
+// stateReady is the AT+QIOTSTATE of a module connected to the platform.
+const stateReady = "8"
+
+// register connects the module to the platform unless it already is:
+// AT+QIOTREG=1, then +QIOTEVT: 3,10200. A failure event of
+// authentication (1), access (2) or subscription (3) ends the wait.
+func (s *session) register(ctx context.Context) error {
+	resp, err := s.do(ctx, atcmd.Command{Name: "+QIOTSTATE", Kind: atcmd.Read})
+	if err != nil {
+		return err
+	}
+	if v, _ := resp.Value("+QIOTSTATE"); v == stateReady {
+		return nil
+	}
+	if _, err := s.do(ctx, set("+QIOTREG", atcmd.Int(1))); err != nil {
+		return fmt.Errorf("%w (is the product key and secret set with AT+QIOTCFG=\"productinfo\"?)", err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, s.cfg.RegisterTimeout)
 	defer cancel()
+	for {
+		e, err := s.readEvent(wctx)
+		if err != nil {
+			return fmt.Errorf("mcu: registration: no +QIOTEVT: 3,10200 within %v after AT+QIOTREG=1: %w", s.cfg.RegisterTimeout, err)
+		}
+		switch {
+		case e.Type == 3 && e.Code == evtOK:
+			s.log.Info("registered")
+			return nil
+		case e.Type >= 1 && e.Type <= 3 && e.Code == evtOK:
+			s.log.Debug("registration step", "event", e.Line)
+		case e.Type >= 1 && e.Type <= 3:
+			return fmt.Errorf("mcu: registration failed: the module reported %s (%s); check the module's product key and secret (AT+QIOTCFG), its SIM and network, then try again", e.Line, regFailure(e))
+		case e.Type == evtOTA:
+			s.held = append(s.held, e)
+		default:
+			s.log.Debug("event", "line", e.Line)
+		}
+	}
+}
+
+// regFailure describes a failed registration event (spec §2, §5).
+func regFailure(e Event) string {
+	step := map[int]string{1: "authentication failed", 2: "access to the platform failed", 3: "subscription failed"}[e.Type]
+	switch e.Code {
+	case 10422:
+		return step + ": wrong device secret"
+	case 10450:
+		return step + ": internal error or no network"
+	case 10473:
+		return step + ": heartbeat error"
+	case 10474:
+		return step + ": network error"
+	}
+	return fmt.Sprintf("%s, code %d", step, e.Code)
+}
+
+// nextEvent returns the next well-formed +QIOTEVT, the OTA events held
+// while registering first.
+func (s *session) nextEvent(ctx context.Context) (Event, error) {
+	if len(s.held) > 0 {
+		e := s.held[0]
+		s.held = s.held[1:]
+		return e, nil
+	}
+	return s.readEvent(ctx)
+}
+
+// readEvent reads the next well-formed +QIOTEVT from the link.
+func (s *session) readEvent(ctx context.Context) (Event, error) {
 	for {
 		line, err := s.evt.Next(ctx)
 		if err != nil {
-			return Event{}, fmt.Errorf("waiting for +QIOTEVT: %d,%d: %w", typ, code, err)
+			return Event{}, err
 		}
 		e, err := ParseEvent(line)
 		if err != nil {
-			s.log.Warn("bad event ignored", "err", err)
+			s.log.Warn("malformed event ignored", "err", err)
 			continue
 		}
-		if e.Type == typ && (code == 0 || e.Code == code) {
-			return e, nil
-		}
-		if e.Type == typ && e.Code/100 == code/100 && e.Code != evtOK && typ != 7 {
-			return e, fmt.Errorf("module reported %s", line)
-		}
-		s.log.Debug("event", "line", line)
+		return e, nil
 	}
-}
-
-// transfer handles the OTA events until every offered component is done.
-func (s *session) transfer(ctx context.Context) error {
-	first, err := s.waitEvent(ctx, s.cfg.PlanTimeout, 7, EvtPlan)
-	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
-		s.log.Info("no plan offered")
-		s.res.NoPlan = true
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("mcu: %w", err)
-	}
-	var cur *download
-	e := first
-	for {
-		switch e.Code {
-		case EvtPlan:
-			if err := s.offer(ctx, e); err != nil {
-				return err
-			}
-		case EvtDownload:
-			if cur, err = s.startDownload(ctx, e); err != nil {
-				return err
-			}
-		case EvtPiece:
-			if cur == nil {
-				return fmt.Errorf("mcu: %s before 7,10701", e.Line)
-			}
-			done, err := cur.piece(ctx, e)
-			if err != nil {
-				cur.img.Abort()
-				return err
-			}
-			if done {
-				if err := s.finish(ctx, cur); err != nil {
-					return err
-				}
-				if len(s.res.Updated) == len(s.offers) {
-					return nil
-				}
-				cur = nil
-			}
-		case EvtFailed:
-			if cur != nil {
-				cur.img.Abort()
-			}
-			return fmt.Errorf("mcu: the module reported the update failed (7,10706)")
-		}
-		if e, err = s.waitEvent(ctx, s.cfg.EventTimeout, 7, 0); err != nil {
-			if cur != nil {
-				cur.img.Abort()
-			}
-			return fmt.Errorf("mcu: %w", err)
-		}
-	}
-}
-
-// offer checks a 7,10700 plan against the policy and confirms or refuses it.
-func (s *session) offer(ctx context.Context, e Event) error {
-	o, err := e.Offer()
-	if err != nil {
-		return err
-	}
-	s.log.Info("plan offered", "component", o.Component, "from", o.Source, "to", o.Target, "size", o.Size)
-	if perr := s.checkPolicy(ctx, o); perr != nil {
-		var pe *PolicyError
-		if errors.As(perr, &pe) {
-			s.log.Warn("plan refused", "component", o.Component, "reason", pe.Error())
-			if _, err := s.do(ctx, set("+QIOTUPDATE", atcmd.Int(0))); err != nil {
-				return errors.Join(perr, err)
-			}
-		}
-		return perr
-	}
-	s.offers = append(s.offers, o)
-	_, err = s.do(ctx, set("+QIOTUPDATE", atcmd.Int(1)))
-	return err
-}
-
-// startDownload takes a 7,10701 event and opens the target for the image.
-func (s *session) startDownload(ctx context.Context, e Event) (*download, error) {
-	st, err := e.Start()
-	if err != nil {
-		return nil, err
-	}
-	var offer *Offer
-	for i := range s.offers {
-		if s.offers[i].Component == st.Component {
-			offer = &s.offers[i]
-		}
-	}
-	if offer == nil {
-		return nil, fmt.Errorf("mcu: download of %s, which was not offered", st.Component)
-	}
-	img, err := s.cfg.Target.Open(ctx, st.Component, st.Size)
-	if err != nil {
-		return nil, err
-	}
-	from := ""
-	for _, c := range s.cfg.Components {
-		if c.ID == st.Component {
-			from = c.Version
-		}
-	}
-	s.log.Info("download starts", "component", st.Component, "size", st.Size, "md5", st.MD5, "sha256", st.SHA256 != "")
-	return &download{s: s, start: st, offer: *offer, from: from, img: img, began: time.Now()}, nil
-}
-
-// finish verifies a complete image against the digests of 7,10701, read
-// back from the target, then commits it and reports the new version.
-func (s *session) finish(ctx context.Context, d *download) error {
-	if err := d.img.Sync(); err != nil {
-		d.img.Abort()
-		return err
-	}
-	got, err := plan.Digest(io.NewSectionReader(d.img, 0, d.start.Size))
-	if err != nil {
-		d.img.Abort()
-		return fmt.Errorf("mcu: reading back %s: %w", d.start.Component, err)
-	}
-	if err := d.verify(got); err != nil {
-		d.img.Abort()
-		return err
-	}
-	if _, err := s.do(ctx, set("+QIOTUPDATE", atcmd.Int(3))); err != nil {
-		d.img.Abort()
-		return err
-	}
-	if _, err := s.waitEvent(ctx, s.cfg.EventTimeout, 7, EvtUpdating); err != nil {
-		d.img.Abort()
-		return fmt.Errorf("mcu: %w", err)
-	}
-	where, err := d.img.Commit(ctx)
-	if err != nil {
-		return err
-	}
-	s.log.Info("image written", "component", d.start.Component, "where", where)
-	if _, err := s.do(ctx, set("+QIOTMCUVER", atcmd.Str(d.start.Component), atcmd.Str(d.offer.Target))); err != nil {
-		return err
-	}
-	if _, err := s.waitEvent(ctx, s.cfg.EventTimeout, 7, EvtSuccess); err != nil {
-		return fmt.Errorf("mcu: %w", err)
-	}
-	s.res.Updated = append(s.res.Updated, Updated{
-		Component: d.start.Component, From: d.from, To: d.offer.Target, Digests: got,
-		SHA256: d.start.SHA256 != "", Blocks: d.blocks, Pieces: d.pieces, Where: where,
-		Duration: time.Since(d.began),
-	})
-	return nil
 }

@@ -51,8 +51,12 @@ func (t *flashTarget) Close() error { return nil }
 
 func (t *flashTarget) Open(ctx context.Context, component string, size int64) (Image, error) {
 	slot := t.dev.Inactive()
+	if size <= 0 {
+		return nil, fmt.Errorf("mcu: target %s: image of %d bytes: want at least 1", t, size)
+	}
 	if size > slot.Size {
-		return nil, fmt.Errorf("mcu: target %s: image of %d bytes does not fit slot %s (%d bytes)", t, size, slot, slot.Size)
+		return nil, fmt.Errorf("mcu: target %s: %w: image of %d bytes, slot %s holds %d; use a larger part (?part=NAME)",
+			t, flashsim.ErrTooLarge, size, slot, slot.Size)
 	}
 	if err := t.dev.Flash().Erase(slot.Off, size); err != nil {
 		return nil, fmt.Errorf("mcu: target %s: erase slot %s: %w", t, slot, err)
@@ -60,31 +64,33 @@ func (t *flashTarget) Open(ctx context.Context, component string, size int64) (I
 	return &flashImage{t: t, slot: slot, size: size, unit: t.dev.Flash().Part().WriteUnit}, nil
 }
 
-// flashImage programs bytes that arrive in order; a tail shorter than the
-// flash's write unit waits for the next bytes or for Sync, which pads it
-// with 0xFF (programming 0xFF leaves erased bits as they are).
+// flashImage programs bytes that arrive in order, whole write units at a
+// time: a tail shorter than the unit waits in pending, a copy, for the
+// next bytes; Sync programs the last tail padded with 0xFF (programming
+// 0xFF leaves erased bits as they are).
 type flashImage struct {
 	t       *flashTarget
 	slot    flashsim.Slot
 	size    int64
 	unit    int
-	pending []byte
-	next    int64 // offset of the first byte not yet programmed
+	pending []byte // bytes at next not yet programmed; shorter than unit
+	next    int64  // offset in the slot of the first byte not yet programmed
 }
 
 func (im *flashImage) WriteAt(p []byte, off int64) (int, error) {
-	if off != im.next+int64(len(im.pending)) {
-		return 0, fmt.Errorf("mcu: flash image: write at %d, want %d (bytes must arrive in order)", off, im.next+int64(len(im.pending)))
+	at := im.next + int64(len(im.pending))
+	if off != at {
+		return 0, fmt.Errorf("mcu: flash image: write at %d, want %d (bytes must arrive in order)", off, at)
 	}
-	if off+int64(len(p)) > im.size {
+	if int64(len(p)) > im.size-off {
 		return 0, fmt.Errorf("mcu: flash image: write of %d bytes at %d passes the image size %d", len(p), off, im.size)
 	}
-	im.pending = append(im.pending, p...)
-	n := len(im.pending) / im.unit * im.unit
-	if err := im.program(im.pending[:n]); err != nil {
+	buf := append(im.pending[:len(im.pending):len(im.pending)], p...) // a new array: p is not kept
+	n := len(buf) / im.unit * im.unit
+	if err := im.program(buf[:n]); err != nil {
 		return 0, err
 	}
-	im.pending = append(im.pending[:0], im.pending[n:]...)
+	im.pending = buf[n:]
 	return len(p), nil
 }
 
@@ -93,34 +99,51 @@ func (im *flashImage) program(b []byte) error {
 		return nil
 	}
 	if _, err := im.t.dev.Flash().WriteAt(b, im.slot.Off+im.next); err != nil {
-		return fmt.Errorf("mcu: flash image: program %d bytes at slot offset %d: %w", len(b), im.next, err)
+		return fmt.Errorf("mcu: flash image: program %d bytes at slot %s offset %d: %w", len(b), im.slot, im.next, err)
 	}
 	im.next += int64(len(b))
 	return nil
 }
 
+// Sync programs the tail once the whole image has arrived; before that a
+// tail shorter than the write unit stays pending, since a unit cannot be
+// programmed twice on every part.
 func (im *flashImage) Sync() error {
-	if len(im.pending) == 0 {
+	if len(im.pending) == 0 || im.next+int64(len(im.pending)) < im.size {
 		return nil
 	}
-	pad := bytes.Repeat([]byte{0xFF}, (im.unit-len(im.pending)%im.unit)%im.unit)
-	if err := im.program(append(im.pending, pad...)); err != nil {
+	tail := append(im.pending[:len(im.pending):len(im.pending)], bytes.Repeat([]byte{0xFF}, im.unit-len(im.pending))...)
+	if err := im.program(tail); err != nil {
 		return err
 	}
-	im.next -= int64(len(pad))
-	im.pending = im.pending[:0]
+	im.next = im.size
+	im.pending = nil
 	return nil
 }
 
+// ReadAt reads the image back from the slot: what the flash holds.
 func (im *flashImage) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, fmt.Errorf("mcu: flash image: read at negative offset %d", off)
+	}
 	if off >= im.size {
 		return 0, io.EOF
 	}
-	p = p[:min(int64(len(p)), im.size-off)]
-	return im.t.dev.Flash().ReadAt(p, im.slot.Off+off)
+	short := int64(len(p)) > im.size-off
+	if short {
+		p = p[:im.size-off]
+	}
+	n, err := im.t.dev.Flash().ReadAt(p, im.slot.Off+off)
+	if err == nil && short {
+		err = io.EOF
+	}
+	return n, err
 }
 
 func (im *flashImage) Commit(ctx context.Context) (string, error) {
+	if im.next != im.size {
+		return "", fmt.Errorf("mcu: flash image: %d of %d bytes programmed; write the rest and Sync before Commit", im.next, im.size)
+	}
 	h := sha256.New()
 	if _, err := io.Copy(h, io.NewSectionReader(im, 0, im.size)); err != nil {
 		return "", fmt.Errorf("mcu: flash image: %w", err)

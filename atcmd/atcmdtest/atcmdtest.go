@@ -79,13 +79,13 @@ func (r *Recorder) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// Write writes to the link and records what was sent.
+// Write records what is sent, then writes it to the link. Recording first
+// keeps cause before effect: the peer's answer cannot be recorded before
+// the command that caused it. Bytes the link then refused are recorded
+// too.
 func (r *Recorder) Write(p []byte) (int, error) {
-	n, err := r.rw.Write(p)
-	if n > 0 {
-		r.add(true, p[:n])
-	}
-	return n, err
+	r.add(true, p)
+	return r.rw.Write(p)
 }
 
 // Close closes the link.
