@@ -124,7 +124,8 @@ end can be a real device on a serial port.`,
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.logFormat, "log-format", "text", "log format on stderr: text or json")
 	pf.StringVar(&a.logLevel, "log-level", "info", "least important log level shown: debug, info, warn or error")
-	root.AddCommand(a.demoCommand(), a.moduleCommand(), a.mcuCommand(), a.vportCommand())
+	root.AddCommand(a.demoCommand(), a.moduleCommand(), a.mcuCommand(), a.vportCommand(),
+		a.packCommand(), a.platformCommand(), a.flashCommand())
 	return root
 }
 
