@@ -5,11 +5,21 @@ import (
 	"time"
 )
 
-// event is one unsolicited result code due at a time; apply, when set,
-// changes the module's state just before the line goes out, so that a
-// query never sees a state the MCU was not told about yet.
+// eventKind groups events that are dropped together.
+type eventKind int
+
+const (
+	kindOther eventKind = iota // never dropped
+	kindReg                    // 2,10200 and 3,10200: dropped by AT+QIOTREG=0
+)
+
+// event is one unsolicited result code due at a time. apply, when set,
+// changes the module's state just before the line goes out, with the
+// module's lock held, so that a query answered after the event was sent
+// sees its effect.
 type event struct {
 	due   time.Time
+	kind  eventKind
 	line  string
 	apply func()
 }
@@ -18,27 +28,41 @@ type event struct {
 // modules answer a command first and raise the events it causes tens to
 // hundreds of milliseconds later (spec §13.7); MCU firmware depends on
 // that gap. The emitter owns one goroutine, stopped by close.
+//
+// The queue is guarded by the module's mutex, so a handler that cancels
+// events and the emitter that applies them never race: an event is either
+// dropped or applied, and a handler sees the state either before or after
+// it. Lines are sent outside the lock, by the emitter goroutine only, so
+// they go out in queue order.
 type emitter struct {
+	mu     *sync.Mutex // the module's; guards queue and last
 	notify func(line string)
 
-	mu    sync.Mutex
 	queue []event
 	last  time.Time // due time of the last event queued
-	wake  chan struct{}
-	stop  chan struct{}
-	done  chan struct{}
+
+	wake      chan struct{}
+	stop      chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
 }
 
-func newEmitter(notify func(string)) *emitter {
-	e := &emitter{notify: notify, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+func newEmitter(mu *sync.Mutex, notify func(string)) *emitter {
+	e := &emitter{
+		mu:     mu,
+		notify: notify,
+		wake:   make(chan struct{}, 1),
+		stop:   make(chan struct{}),
+		done:   make(chan struct{}),
+	}
 	go e.run()
 	return e
 }
 
-// after queues lines: the first delay after now (and never before an
+// after queues events: the first delay after now (and never before an
 // event queued earlier), each further one gap after the one before.
+// e.mu is held.
 func (e *emitter) after(delay, gap time.Duration, evs ...event) {
-	e.mu.Lock()
 	due := time.Now().Add(delay)
 	for _, ev := range evs {
 		if due.Before(e.last) {
@@ -49,18 +73,26 @@ func (e *emitter) after(delay, gap time.Duration, evs ...event) {
 		e.last = due
 		due = due.Add(gap)
 	}
-	e.mu.Unlock()
 	select {
 	case e.wake <- struct{}{}:
 	default:
 	}
 }
 
-// cancel drops every queued event.
-func (e *emitter) cancel() {
-	e.mu.Lock()
-	e.queue = nil
-	e.mu.Unlock()
+// cancel drops the queued events of one kind. e.mu is held.
+func (e *emitter) cancel(kind eventKind) {
+	kept := e.queue[:0]
+	for _, ev := range e.queue {
+		if ev.kind != kind {
+			kept = append(kept, ev)
+		}
+	}
+	clear(e.queue[len(kept):])
+	e.queue = kept
+	e.last = time.Time{}
+	if n := len(kept); n > 0 {
+		e.last = kept[n-1].due
+	}
 }
 
 func (e *emitter) run() {
@@ -68,24 +100,15 @@ func (e *emitter) run() {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	for {
-		e.mu.Lock()
-		var wait time.Duration = -1
-		var ev *event
-		if len(e.queue) > 0 {
-			if d := time.Until(e.queue[0].due); d > 0 {
-				wait = d
-			} else {
-				ev = &e.queue[0]
-				e.queue = e.queue[1:]
-			}
+		select {
+		case <-e.stop:
+			return
+		default:
 		}
-		e.mu.Unlock()
-		if ev != nil {
-			if ev.apply != nil {
-				ev.apply()
-			}
-			if ev.line != "" {
-				e.notify(ev.line)
+		line, wait, ready := e.pop()
+		if ready {
+			if line != "" {
+				e.notify(line)
 			}
 			continue
 		}
@@ -105,8 +128,29 @@ func (e *emitter) run() {
 	}
 }
 
-// close stops the emitter; queued events are dropped.
+// pop takes the first event if it is due and applies it. Otherwise it
+// returns how long until it is due, or -1 when the queue is empty.
+func (e *emitter) pop() (line string, wait time.Duration, ready bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.queue) == 0 {
+		return "", -1, false
+	}
+	if d := time.Until(e.queue[0].due); d > 0 {
+		return "", d, false
+	}
+	ev := e.queue[0]
+	e.queue[0] = event{}
+	e.queue = e.queue[1:]
+	if ev.apply != nil {
+		ev.apply()
+	}
+	return ev.line, 0, true
+}
+
+// close stops the emitter and waits for its goroutine; queued events are
+// dropped. It may be called more than once. e.mu must not be held.
 func (e *emitter) close() {
-	close(e.stop)
+	e.closeOnce.Do(func() { close(e.stop) })
 	<-e.done
 }

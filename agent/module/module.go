@@ -15,10 +15,16 @@ import (
 
 // Defaults of the emulated module.
 const (
-	DefaultPieceSize  = 65536
-	DefaultCSQ        = 25
+	// DefaultPieceSize is how many bytes of a package the module holds at
+	// once: one 7,10703 event per piece.
+	DefaultPieceSize = 65536
+	// DefaultCSQ is the simulated signal, AT+CSQ rssi 25 (-63 dBm).
+	DefaultCSQ = 25
+	// DefaultEventDelay is the time from a command's OK to the events it
+	// causes; real MCU firmware loses events sent with the OK (spec §13.7).
 	DefaultEventDelay = 20 * time.Millisecond
-	DefaultRegDelay   = 200 * time.Millisecond
+	// DefaultRegDelay is the time from AT+QIOTREG=1 to 2,10200.
+	DefaultRegDelay = 200 * time.Millisecond
 	// MaxRead is the most bytes one AT+QIOTOTARD answers (spec §4, §13.4).
 	MaxRead = 1024
 
@@ -71,6 +77,21 @@ func DefaultConfig() Config {
 	}
 }
 
+// check reports the first field of c that is out of range.
+func (c *Config) check() error {
+	switch {
+	case c.PieceSize <= 0:
+		return fmt.Errorf("module: piece size %d: must be at least 1 byte", c.PieceSize)
+	case c.CSQ < 0 || c.CSQ > 31 && c.CSQ != 99:
+		return fmt.Errorf("module: csq %d: must be 0 to 31, or 99 for unknown", c.CSQ)
+	case c.Battery < 0 || c.Battery > 100:
+		return fmt.Errorf("module: battery %d: must be 0 to 100 percent", c.Battery)
+	case c.EventDelay < 0 || c.RegDelay < 0:
+		return fmt.Errorf("module: event delay %v, registration delay %v: cannot be negative", c.EventDelay, c.RegDelay)
+	}
+	return nil
+}
+
 // Module is an emulated Quectel module: it answers the QuecThing AT
 // commands on a link and raises their events.
 type Module struct {
@@ -81,17 +102,21 @@ type Module struct {
 
 	mu       sync.Mutex
 	st       *state
+	saved    []byte // the state as last written, to skip writes that change nothing
 	regState int
-	task     *task // the OTA task in progress, nil if none
+	csq      int
+	battery  int
+	task     *task   // the OTA task in progress, nil if none
+	notice   []event // events for the MCU's first command (a task lost in a restart)
 }
 
 // New returns a Module with the state from cfg.StatePath. Close stops it.
 func New(cfg Config) (*Module, error) {
-	if cfg.PieceSize <= 0 {
-		return nil, fmt.Errorf("module: piece size %d: must be at least 1 byte", cfg.PieceSize)
+	if err := cfg.check(); err != nil {
+		return nil, err
 	}
-	if cfg.CSQ < 0 || cfg.CSQ > 31 && cfg.CSQ != 99 {
-		return nil, fmt.Errorf("module: csq %d: must be 0 to 31, or 99 for unknown", cfg.CSQ)
+	if cfg.Plans == nil {
+		cfg.Plans = noPlans{}
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -99,14 +124,9 @@ func New(cfg Config) (*Module, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	st := &state{Version: stateVersion, ServerType: 1, ServerURL: defaultServerURL}
-	if cfg.StatePath != "" {
-		var err error
-		if st, err = loadState(cfg.StatePath); err != nil {
-			return nil, err
-		}
-	} else if imei, err := newIMEI(); err == nil {
-		st.IMEI = imei
+	st, saved, err := loadState(cfg.StatePath)
+	if err != nil {
+		return nil, err
 	}
 	for _, kv := range []struct {
 		dst *string
@@ -116,23 +136,46 @@ func New(cfg Config) (*Module, error) {
 			*kv.dst = kv.v
 		}
 	}
-	m := &Module{cfg: cfg, log: cfg.Logger, st: st, regState: stateInitialised}
-	m.srv = atcmd.NewServer(m.mux(), atcmd.WithServerLogger(cfg.Logger))
-	m.emit = newEmitter(m.srv.Notify)
-	if err := m.resumeTask(); err != nil {
-		m.log.Warn("the saved OTA task cannot go on", "err", err)
+	m := &Module{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		st:       st,
+		saved:    saved,
+		regState: stateInitialised,
+		csq:      cfg.CSQ,
+		battery:  cfg.Battery,
 	}
+	mux := m.mux()
+	m.srv = atcmd.NewServer(atcmd.HandlerFunc(func(ctx context.Context, w atcmd.ResponseWriter, r *atcmd.Request) error {
+		m.flushNotice()
+		return mux.ServeAT(ctx, w, r)
+	}), atcmd.WithServerLogger(cfg.Logger))
+
+	// The emitter's goroutine shares m.mu: from here on, m is shared.
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.resumeTask()
 	if err := m.saveLocked(); err != nil {
-		m.emit.close()
 		return nil, err
 	}
+	m.emit = newEmitter(&m.mu, m.srv.Notify)
 	if st.RegMode == 2 {
-		m.register()
+		if why := m.cannotRegister(); why != "" {
+			m.log.Warn("automatic registration (AT+QIOTREG=2) skipped: "+why, "state", cfg.StatePath)
+		} else {
+			m.register()
+		}
 	}
 	return m, nil
 }
 
-// Close stops the module's event timer. It does not close links.
+// noPlans is the PlanSource of a Config without one.
+type noPlans struct{}
+
+func (noPlans) Load() ([]*plan.Plan, []error) { return nil, nil }
+
+// Close stops the module's event timer; events not sent yet are dropped.
+// It does not close links. Close may be called more than once.
 func (m *Module) Close() error {
 	m.emit.close()
 	return nil
@@ -157,7 +200,7 @@ func (m *Module) Serve(ctx context.Context, l Listener) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			return fmt.Errorf("module: %w", err)
+			return fmt.Errorf("module: waiting for a link: %w", err)
 		}
 		m.log.Info("link up")
 		err = m.srv.Serve(ctx, conn)
@@ -173,7 +216,8 @@ func (m *Module) Serve(ctx context.Context, l Listener) error {
 	}
 }
 
-// saveLocked writes the state file; m.mu is held (or m is not shared yet).
+// saveLocked writes the state file if the state changed since the last
+// write. m.mu is held.
 func (m *Module) saveLocked() error {
 	m.st.Task = nil
 	if m.task != nil {
@@ -183,20 +227,42 @@ func (m *Module) saveLocked() error {
 	if m.cfg.StatePath == "" {
 		return nil
 	}
-	return m.st.save(m.cfg.StatePath)
+	data, err := m.st.marshal()
+	if err != nil {
+		return err
+	}
+	if string(data) == string(m.saved) {
+		return nil
+	}
+	if err := writeState(m.cfg.StatePath, data); err != nil {
+		return err
+	}
+	m.saved = data
+	return nil
 }
 
 // save writes the state and logs a failure: the command already took
-// effect, and the next change tries again.
+// effect, and the next change tries again. m.mu is held.
 func (m *Module) save() {
 	if err := m.saveLocked(); err != nil {
 		m.log.Error("saving state failed", "err", err)
 	}
 }
 
-// events queues lines for the MCU, each EventDelay after the one before.
+// events queues lines for the MCU, the first EventDelay from now, each
+// further one EventDelay after the one before. m.mu is held.
 func (m *Module) events(evs ...event) {
 	m.emit.after(m.cfg.EventDelay, m.cfg.EventDelay, evs...)
+}
+
+// flushNotice sends the events kept for the MCU's first command.
+func (m *Module) flushNotice() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.notice) > 0 {
+		m.events(m.notice...)
+		m.notice = nil
+	}
 }
 
 func line(format string, args ...any) event { return event{line: fmt.Sprintf(format, args...)} }

@@ -34,6 +34,10 @@ type state struct {
 
 	RegMode int `json:"reg_mode"`
 
+	// Settings holds the integer AT+QIOTCFG keys ("lifetime", "tsl", ...)
+	// set away from their defaults.
+	Settings map[string]int `json:"settings,omitempty"`
+
 	// MCU holds the component versions in the order they were declared.
 	MCU []mcuVersion `json:"mcu,omitempty"`
 
@@ -96,46 +100,89 @@ func (s *state) deviceKey() string {
 	return s.IMEI
 }
 
-// loadState reads the state file at path; a missing file gives a fresh
-// state with a new IMEI.
-func loadState(path string) (*state, error) {
+// freshState returns the state of a module fresh from the factory.
+func freshState() (*state, error) {
+	imei, err := newIMEI()
+	if err != nil {
+		return nil, err
+	}
+	return &state{Version: stateVersion, IMEI: imei, ServerType: 1, ServerURL: defaultServerURL}, nil
+}
+
+// loadState reads the state file at path and returns the state and the
+// file's content; an empty path or a missing file gives a fresh state with
+// a new IMEI and no content.
+func loadState(path string) (*state, []byte, error) {
+	if path == "" {
+		s, err := freshState()
+		return s, nil, err
+	}
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		imei, err := newIMEI()
-		if err != nil {
-			return nil, err
-		}
-		return &state{Version: stateVersion, IMEI: imei, ServerType: 1, ServerURL: defaultServerURL}, nil
+		s, err := freshState()
+		return s, nil, err
 	}
 	if err != nil {
-		return nil, fmt.Errorf("module: state: %w", err)
+		return nil, nil, fmt.Errorf("module: state file: %w", err)
 	}
 	var s state
 	if err := json.Unmarshal(data, &s); err != nil {
-		return nil, fmt.Errorf("module: state file %s is damaged (%v); move it away to start afresh", path, err)
+		return nil, nil, fmt.Errorf("module: state file %s is damaged (%v); move it away to start afresh", path, err)
 	}
 	if s.Version != stateVersion {
-		return nil, fmt.Errorf("module: state file %s has format version %d, this atota reads %d", path, s.Version, stateVersion)
+		return nil, nil, fmt.Errorf("module: state file %s has format version %d, this atota reads %d; move it away to start afresh", path, s.Version, stateVersion)
+	}
+	if err := s.check(); err != nil {
+		return nil, nil, fmt.Errorf("module: state file %s is damaged (%v); move it away to start afresh", path, err)
 	}
 	if s.IMEI == "" {
 		if s.IMEI, err = newIMEI(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	return &s, nil
+	return &s, data, nil
 }
 
-// save writes the state atomically.
-func (s *state) save(path string) error {
+// check reports a value no module would have written.
+func (s *state) check() error {
+	if s.RegMode < 0 || s.RegMode > 2 {
+		return fmt.Errorf("reg_mode %d: want 0, 1 or 2", s.RegMode)
+	}
+	for i, c := range s.MCU {
+		if !validID(c.ID) || c.Version == "" || !validVersion(c.Version) {
+			return fmt.Errorf("mcu[%d]: id %q, version %q: want a non-empty id and version", i, c.ID, c.Version)
+		}
+	}
+	for k, v := range s.Settings {
+		if spec, ok := intSettings[k]; !ok || v < spec.min || v > spec.max {
+			return fmt.Errorf("settings: %q is %d: not a setting, or out of range", k, v)
+		}
+	}
+	if s.Task != nil {
+		if err := s.Task.check(); err != nil {
+			return fmt.Errorf("task: %w", err)
+		}
+	}
+	return nil
+}
+
+// marshal returns the state as written to the file.
+func (s *state) marshal() ([]byte, error) {
 	data, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
-		return fmt.Errorf("module: state: %w", err)
+		return nil, fmt.Errorf("module: state: %w", err)
 	}
+	return append(data, '\n'), nil
+}
+
+// writeState writes the state file atomically: a crash at any point leaves
+// the old state or the new.
+func writeState(path string, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return fmt.Errorf("module: state: %w", err)
+		return fmt.Errorf("module: state file: %w", err)
 	}
-	if err := atomicfile.WriteFile(path, append(data, '\n'), 0o600); err != nil {
-		return fmt.Errorf("module: state: %w", err)
+	if err := atomicfile.WriteFile(path, data, 0o600); err != nil {
+		return fmt.Errorf("module: state file: %w", err)
 	}
 	return nil
 }
