@@ -49,7 +49,7 @@ func (m *Mux) Handler(name string) Handler {
 // ServeAT dispatches r to the handler registered for its name.
 func (m *Mux) ServeAT(ctx context.Context, w ResponseWriter, r *Request) error {
 	m.mu.RLock()
-	h, ok := m.handlers[r.Name]
+	h, ok := m.handlers[strings.ToUpper(r.Name)]
 	if !ok {
 		h = m.fallback
 	}

@@ -64,6 +64,8 @@ type Config struct {
 	// Now is the clock plans are judged by; nil is time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
+	// Observer, when set, hears version reports and task progress.
+	Observer Observer
 }
 
 // DefaultConfig returns the defaults of DESIGN.md.

@@ -27,8 +27,16 @@ var Update = flag.Bool("update", false, "rewrite golden files under testdata/")
 // Client on the other end. Both stop when the test ends.
 func Pair(t testing.TB, h atcmd.Handler, opts ...atcmd.ServerOption) (*atcmd.Client, *atcmd.Server) {
 	t.Helper()
-	a, b := transport.Pipe()
 	srv := atcmd.NewServer(h, opts...)
+	return Connect(t, srv), srv
+}
+
+// Connect serves srv on one end of an in-memory link and returns a Client
+// on the other end: for a Server built elsewhere (an emulated module's).
+// Both stop when the test ends.
+func Connect(t testing.TB, srv *atcmd.Server) *atcmd.Client {
+	t.Helper()
+	a, b := transport.Pipe()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -41,7 +49,7 @@ func Pair(t testing.TB, h atcmd.Handler, opts ...atcmd.ServerOption) (*atcmd.Cli
 		cancel()
 		<-done
 	})
-	return c, srv
+	return c
 }
 
 // Recorder wraps a link and records what goes each way, in order.
