@@ -61,7 +61,7 @@ State (configuration, component versions, the task in progress) is kept in
 	fl := cmd.Flags()
 	fl.StringVar(&f.port, "port", "", "serial port to serve (see PORT above)")
 	fl.StringVar(&f.plans, "plans", "", "directory of upgrade plan files (*.json)")
-	fl.StringVar(&f.platform, "platform", "", "platform URL to get plans from over MQTT (not available yet)")
+	fl.StringVar(&f.platform, "platform", "", "platform URL to get plans from over MQTT, e.g. mqtt://127.0.0.1:1883")
 	fl.StringVar(&f.state, "state", "", "state file (default: atota/module.json in the user's state directory)")
 	fl.StringVar(&f.product, "product", "", "product key, as if saved with AT+QIOTCFG=\"productinfo\"")
 	fl.StringVar(&f.productSecret, "product-secret", "", "product secret (default: a placeholder, when --product is given)")
@@ -87,8 +87,6 @@ func (f *moduleFlags) check(cmd *cobra.Command) error {
 		return usagef("module: give --plans DIR (a directory of plan files) or --platform URL")
 	case f.plans != "" && f.platform != "":
 		return usagef("module: give --plans or --platform, not both")
-	case f.platform != "":
-		return usagef("module: --platform is not available yet; use --plans DIR")
 	case f.control != "":
 		return usagef("module: --control is not available yet")
 	case f.replies != "":
@@ -125,18 +123,28 @@ func defaultStatePath() (string, error) {
 func (a *app) runModule(cmd *cobra.Command, f moduleFlags) error {
 	ctx := cmd.Context()
 	log := a.logger(cmd, false)
-	dir, err := plan.OpenDir(f.plans, plan.WithLogger(log))
-	if err != nil {
-		return err
-	}
-	plans, errs := dir.Load()
-	for _, err := range errs {
-		log.Warn("plan skipped", "err", err)
-	}
-	log.Info("plans loaded", "dir", f.plans, "good", len(plans), "bad", len(errs))
-
 	cfg := module.DefaultConfig()
-	cfg.Plans = dir
+	var link platformLink
+	if f.platform != "" {
+		var err error
+		if link, err = a.newPlatformLink(ctx, f, log); err != nil {
+			return err
+		}
+		defer link.Close()
+		cfg.Plans, cfg.Observer = link, link
+	} else {
+		dir, err := plan.OpenDir(f.plans, plan.WithLogger(log))
+		if err != nil {
+			return err
+		}
+		plans, errs := dir.Load()
+		for _, err := range errs {
+			log.Warn("plan skipped", "err", err)
+		}
+		log.Info("plans loaded", "dir", f.plans, "good", len(plans), "bad", len(errs))
+		cfg.Plans = dir
+	}
+	var err error
 	cfg.StatePath = f.state
 	if cfg.StatePath == "" {
 		if cfg.StatePath, err = defaultStatePath(); err != nil {
@@ -157,6 +165,11 @@ func (a *app) runModule(cmd *cobra.Command, f moduleFlags) error {
 		return err
 	}
 	defer m.Close()
+	if link != nil {
+		if err := link.Start(ctx, m.DeviceKey()); err != nil {
+			return err
+		}
+	}
 
 	l, err := transport.Listen(ctx, f.port, transport.WithBaud(f.baud), transport.WithLogger(log))
 	if err != nil {
