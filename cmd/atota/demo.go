@@ -30,6 +30,7 @@ type demoConfig struct {
 	pieceSize  int
 	block      int
 	part       string
+	target     string // TARGET for the MCU; empty: flashsim in dir with part
 	sha256     bool
 	eventDelay time.Duration
 	regDelay   time.Duration
@@ -174,7 +175,10 @@ func runDemo(ctx context.Context, cfg demoConfig) (*demoResult, error) {
 	}
 	c := atcmd.NewClient(port, atcmd.WithClientLogger(cfg.log.With("side", "mcu")))
 	defer c.Close()
-	targetSpec := fmt.Sprintf("flashsim:%s?part=%s", filepath.Join(dir, "flash.bin"), cfg.part)
+	targetSpec := cfg.target
+	if targetSpec == "" {
+		targetSpec = fmt.Sprintf("flashsim:%s?part=%s", filepath.Join(dir, "flash.bin"), cfg.part)
+	}
 	target, err := mcu.OpenTarget(targetSpec)
 	if err != nil {
 		return nil, err

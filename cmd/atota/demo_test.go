@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/atota/atota/agent/module"
 	"github.com/atota/atota/atcmd/atcmdtest"
 	"github.com/atota/atota/flashsim"
 )
@@ -99,13 +100,18 @@ func TestDemoCommand(t *testing.T) {
 
 // BenchmarkOTA moves a 1 MiB package in 1024-byte blocks over a real pty
 // pair, module to MCU, and reports the transfer rate and time per block.
+// The image goes to a file target: no simulated part has a 1 MiB slot.
+// Module events come after the default 20 ms delay, four per 64 KiB piece.
 func BenchmarkOTA(b *testing.B) {
 	const size = 1 << 20
 	var transfer time.Duration
 	var blocks int
 	for range b.N {
+		dir := b.TempDir()
 		res, err := runDemo(context.Background(), demoConfig{
-			dir: b.TempDir(), size: size, pieceSize: 65536, block: 1024, part: "stm32f407vg", sha256: true,
+			dir: dir, size: size, pieceSize: 65536, block: 1024, sha256: true,
+			target:     "file:" + filepath.Join(dir, "image.bin"),
+			eventDelay: module.DefaultEventDelay, regDelay: module.DefaultRegDelay,
 		})
 		if err != nil {
 			b.Fatal(err)
