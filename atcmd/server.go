@@ -55,6 +55,8 @@ type Server struct {
 	handler Handler
 	maxLine int
 	log     *slog.Logger
+	final   func()
+	echo0   bool // the echo setting at power-up, for Reset
 
 	mu   sync.Mutex
 	echo bool
@@ -76,6 +78,13 @@ func WithServerLogger(l *slog.Logger) ServerOption { return func(s *Server) { s.
 // WithEcho sets the initial echo setting (on by default).
 func WithEcho(on bool) ServerOption { return func(s *Server) { s.echo = on } }
 
+// WithFinalHook sets f to be called after each command line's final
+// result, and the unsolicited result codes held while it ran, were written
+// to the link: the moment the result is on the wire, from which a device
+// times what the command causes. f is called on the serving goroutine with
+// no lock of the Server held.
+func WithFinalHook(f func()) ServerOption { return func(s *Server) { s.final = f } }
+
 // NewServer returns a Server that passes commands to h. The server itself
 // answers ATE and AT+CMEE; everything else goes to h.
 func NewServer(h Handler, opts ...ServerOption) *Server {
@@ -83,7 +92,16 @@ func NewServer(h Handler, opts ...ServerOption) *Server {
 	for _, o := range opts {
 		o(s)
 	}
+	s.echo0 = s.echo
 	return s
+}
+
+// Reset restores the settings the Server owns to their power-up values,
+// as a device does when it restarts: echo as NewServer set it, AT+CMEE=0.
+func (s *Server) Reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.echo, s.cmee = s.echo0, 0
 }
 
 // Echo reports whether echo is on.
@@ -239,10 +257,10 @@ func (s *Server) setFlag(r *Request, set func(int), max int) error {
 }
 
 // finish writes the response and its final result in one write, then the
-// unsolicited result codes held while the command ran.
+// unsolicited result codes held while the command ran, each in a write of
+// its own; then it calls the final hook.
 func (s *Server) finish(resp []byte, err error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	out := append(resp, s.result(err)...)
 	if s.out != nil {
 		s.writeLocked(out)
@@ -251,6 +269,10 @@ func (s *Server) finish(resp []byte, err error) {
 		}
 	}
 	s.held, s.busy = nil, false
+	s.mu.Unlock()
+	if s.final != nil {
+		s.final()
+	}
 }
 
 // result formats the final result code for err. s.mu is held.
