@@ -226,6 +226,29 @@ func (d *Device) Confirm() error {
 	return nil
 }
 
+// Revert gives up the pending image before it is confirmed: the active
+// slot stays and runs at the next Boot, and the record notes the revert.
+// With nothing pending it does nothing. An MCU that cannot vouch for an
+// image left pending (it lost track of the update) reverts it this way
+// rather than wait for MaxTries boots.
+func (d *Device) Revert() error {
+	if err := d.fresh(); err != nil {
+		return err
+	}
+	r := d.rec
+	if r.Pending.Name == 0 {
+		return nil
+	}
+	r.Pending, r.Tries, r.Reverted = Slot{}, 0, true
+	if err := d.append(r); err != nil {
+		return wrap("revert", err)
+	}
+	if d.running.Name != r.Active.Name {
+		d.running = Slot{} // the pending image stops at the next Boot
+	}
+	return nil
+}
+
 // fresh rereads the record after a failed operation.
 func (d *Device) fresh() error {
 	if d.stale {

@@ -60,6 +60,7 @@ func TestDefaultLayout(t *testing.T) {
 		{part: "stm32f103cb", slot: 63 * kib, record: Region{0x1F800, 2 * kib}},
 		{part: "stm32f407vg", slot: 384 * kib, record: Region{0xC0000, 256 * kib}},
 		{part: "nrf52840", slot: 508 * kib, record: Region{0xFE000, 8 * kib}},
+		{part: "w25q32", slot: 2044 * kib, record: Region{0x3FE000, 8 * kib}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.part, func(t *testing.T) {

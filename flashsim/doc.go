@@ -22,6 +22,13 @@
 // does either as needed. ParseTarget reads the TARGET form
 // "FILE[?part=NAME]" (after "flashsim:").
 //
+// A Store keeps a flash in its file operation by operation: Sync appends
+// what the operations since the last Sync left in the flash to a log
+// beside the file (FILE.log) and fsyncs it, so that making a 1 KiB write
+// durable costs about 1 KiB of I/O, not a rewrite of the file; Save folds
+// the log into the file. Load replays the log, stopping at a torn last
+// record.
+//
 // # Device
 //
 // A Device keeps two image slots and a boot record in a Flash, laid out
@@ -36,6 +43,17 @@
 // region, and a record sector is erased only when the other is full, so a
 // power cut at any flash operation leaves either the old or the new
 // record in force.
+//
+// Revert gives up a pending image at once, for an MCU that cannot vouch
+// for it.
+//
+// # STM32 bootloader
+//
+// A Bootloader is the device side of the STM32 ROM USART bootloader
+// (AN3155) over a Flash of an STM32 part (PID set): Get, Get Version,
+// Get ID, Read and Write Memory, Go, and Erase (F1, bootloader v2.2) or
+// Extended Erase (v3.1), so that stm32flash or any AN3155 host can read,
+// write and verify the simulated flash over a serial line or a pty.
 //
 // Nothing in this package starts goroutines, and nothing is random: the
 // same calls give the same flash contents.

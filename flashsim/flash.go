@@ -19,6 +19,9 @@ type Flash struct {
 	ops    int     // write and erase operations performed (incl. torn ones)
 	cutAt  int     // operation number to tear; 0 when no cut is armed
 	off    bool    // the device is off after a power cut
+
+	recording bool   // append every operation's result to oplog (Store)
+	oplog     []byte // records not yet taken by a Store; see oplog.go
 }
 
 // New returns a flash of part p with every byte erased (0xFF).
@@ -53,13 +56,14 @@ func (f *Flash) Part() Part {
 func (f *Flash) Size() int64 { return int64(len(f.data)) }
 
 // Clone returns an independent copy of f: contents, erase counts,
-// operation count and power state.
+// operation count and power state. The copy records nothing for a Store.
 func (f *Flash) Clone() *Flash {
 	g := *f
 	g.part.Sectors = slices.Clone(f.part.Sectors)
 	g.data = slices.Clone(f.data)
 	g.starts = slices.Clone(f.starts)
 	g.erases = slices.Clone(f.erases)
+	g.recording, g.oplog = false, nil
 	return &g
 }
 
@@ -115,10 +119,12 @@ func (f *Flash) WriteAt(p []byte, off int64) (int, error) {
 	f.ops++
 	if f.ops == f.cutAt {
 		tearWrite(dst, p, f.ops, u)
+		f.recordData(off, dst)
 		f.cut()
 		return 0, opErr("write", off, ErrPowerCut, "write of %d bytes torn at operation %d", len(p), f.ops)
 	}
 	andBytes(dst, p)
+	f.recordData(off, dst)
 	return len(p), nil
 }
 
@@ -193,10 +199,13 @@ func (f *Flash) EraseSector(i int) error {
 	sec := f.data[start:end]
 	if f.ops == f.cutAt {
 		tearErase(sec, f.ops)
+		f.recordData(start, sec)
+		f.recordErase(i, false)
 		f.cut()
 		return opErr("erase", start, ErrPowerCut, "erase of sector %d torn at operation %d", i, f.ops)
 	}
 	fill(sec, 0xFF)
+	f.recordErase(i, true)
 	return nil
 }
 

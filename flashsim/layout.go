@@ -38,6 +38,7 @@ type Layout struct {
 //	stm32f103cb   0x0     +63 KiB     0xfc00  +63 KiB       0x1f800 +2 KiB
 //	stm32f407vg   0x0     +384 KiB    0x60000 +384 KiB      0xc0000 +256 KiB
 //	nrf52840      0x0     +508 KiB    0x7f000 +508 KiB      0xfe000 +8 KiB
+//	w25q32        0x0     +2044 KiB   0x1ff000 +2044 KiB    0x3fe000 +8 KiB
 //
 // On the stm32f407vg the last two sectors are 128 KiB each, so the record
 // takes 256 KiB; in exchange the remaining 768 KiB split evenly at the

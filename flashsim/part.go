@@ -104,7 +104,8 @@ func uniform(n int, size int64) []int64 {
 }
 
 // parts is the part table. Sources: RM0008 (F103), RM0090 (F407),
-// nRF52840 product specification, stm32flash dev_table.c for the PIDs.
+// nRF52840 product specification, Winbond W25Q32JV datasheet, stm32flash
+// dev_table.c for the PIDs.
 var parts = []Part{
 	{
 		Name: "stm32f103c8", PID: 0x410, Base: 0x08000000,
@@ -131,6 +132,13 @@ var parts = []Part{
 		Sectors: uniform(256, 4*kib), WriteUnit: 4, Reprogram: AndBits,
 		Endurance: 10000, RAMBase: 0x20000000, RAMSize: 256 * kib,
 	},
+	// An external SPI NOR flash (Winbond W25Q32JV) as an MCU's update
+	// store: 4 MiB in 4 KiB sectors, any byte programmable, no RAM.
+	{
+		Name: "w25q32", PID: 0, Base: 0,
+		Sectors: uniform(1024, 4*kib), WriteUnit: 1, Reprogram: AndBits,
+		Endurance: 100000,
+	},
 }
 
 // ErrUnknownPart is wrapped by LookupPart for a name not in the part table.
@@ -156,4 +164,19 @@ func LookupPart(name string) (Part, error) {
 		}
 	}
 	return Part{}, fmt.Errorf("%w %q (known parts: %s)", ErrUnknownPart, name, strings.Join(PartNames(), ", "))
+}
+
+// PartsWithPID returns the known parts whose STM32 bootloader product ID
+// is pid, largest flash first (stm32flash, too, takes a family's largest
+// flash: the ID does not tell the size). pid 0 matches nothing.
+func PartsWithPID(pid uint16) []Part {
+	var ps []Part
+	for _, p := range parts {
+		if pid != 0 && p.PID == pid {
+			p.Sectors = slices.Clone(p.Sectors)
+			ps = append(ps, p)
+		}
+	}
+	slices.SortStableFunc(ps, func(a, b Part) int { return int(b.Size() - a.Size()) })
+	return ps
 }

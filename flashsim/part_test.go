@@ -2,6 +2,7 @@ package flashsim
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -29,6 +30,7 @@ func TestPartTable(t *testing.T) {
 		{name: "stm32f103cb", pid: 0x410, base: 0x08000000, size: 128 * kib, sectors: 128, writeUnit: 2, reprogram: ErasedOnly},
 		{name: "stm32f407vg", pid: 0x413, base: 0x08000000, size: 1 * mib, sectors: 12, writeUnit: 4, reprogram: AndBits},
 		{name: "nrf52840", pid: 0, base: 0, size: 1 * mib, sectors: 256, writeUnit: 4, reprogram: AndBits},
+		{name: "w25q32", pid: 0, base: 0, size: 4 * mib, sectors: 1024, writeUnit: 1, reprogram: AndBits},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -101,5 +103,26 @@ func TestPartValidate(t *testing.T) {
 				t.Errorf("Validate() = nil, want an error")
 			}
 		})
+	}
+}
+
+func TestPartsWithPID(t *testing.T) {
+	tests := []struct {
+		pid  uint16
+		want []string
+	}{
+		{pid: 0x410, want: []string{"stm32f103cb", "stm32f103c8"}},
+		{pid: 0x413, want: []string{"stm32f407vg"}},
+		{pid: 0x999},
+		{pid: 0},
+	}
+	for _, tt := range tests {
+		var got []string
+		for _, p := range PartsWithPID(tt.pid) {
+			got = append(got, p.Name)
+		}
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("PartsWithPID(%#x) = %q, want %q", tt.pid, got, tt.want)
+		}
 	}
 }

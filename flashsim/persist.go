@@ -1,6 +1,7 @@
 package flashsim
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/binary"
 	"errors"
@@ -123,16 +124,41 @@ func (f *Flash) header() []byte {
 	return binary.LittleEndian.AppendUint32(h, crc32.ChecksumIEEE(h))
 }
 
-// Load reads a flash saved by Save. A file that is truncated, has a
-// wrong magic or version, a corrupted header, an unknown part or a size
-// that does not match its part gives a *FormatError naming the file.
+// Load reads a flash saved by Save, with the operations a Store logged
+// since (the file path+".log", when there is one). A file that is
+// truncated, has a wrong magic or version, a corrupted header, an unknown
+// part or a size that does not match its part gives a *FormatError
+// naming the file.
 func Load(path string) (*Flash, error) {
+	f, _, err := load(path)
+	return f, err
+}
+
+// load reads the flash file at path and replays its log; it returns the
+// length of the log's whole records (0 without a log).
+func load(path string) (*Flash, int64, error) {
 	file, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("flashsim: load flash: %w", err)
+		return nil, 0, fmt.Errorf("flashsim: load flash: %w", err)
 	}
 	defer file.Close()
-	return decode(file, path)
+	f, err := decode(file, path)
+	if err != nil {
+		return nil, 0, err
+	}
+	lf, err := os.Open(logPath(path))
+	if errors.Is(err, fs.ErrNotExist) {
+		return f, 0, nil
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("flashsim: load flash: %w", err)
+	}
+	defer lf.Close()
+	n, err := f.replayFile(bufio.NewReaderSize(lf, 64<<10), path)
+	if err != nil {
+		return nil, 0, err
+	}
+	return f, n, nil
 }
 
 // decode reads the file format from r; name is used in errors.
