@@ -41,9 +41,9 @@ type config struct {
 // compress slightly worse.
 func WithChunkSize(n int) Option { return func(c *config) { c.chunkSize = n } }
 
-// WithDictSize sets the largest source range a delta chunk uses as its
-// dictionary (default [DefaultDictSize]); 0 or a size at least the source
-// image's makes every chunk refer to the whole source image.
+// WithDictSize sets how many source bytes a delta chunk may use as its
+// dictionary (default [DefaultDictSize]); 0 sets no limit. The applier
+// holds one chunk's dictionary at a time.
 func WithDictSize(n int) Option { return func(c *config) { c.dictSize = n } }
 
 // WithCompression sets the compression of a full package (default Zstd).

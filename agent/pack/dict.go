@@ -50,9 +50,6 @@ type span struct{ lo, hi, weight int }
 // repeats most, or none when it repeats nothing worth a dictionary.
 func (x *sourceIndex) pick(data []byte, limit int) []Extent {
 	n := len(x.src)
-	if limit >= n {
-		return []Extent{{0, n}}
-	}
 	var picked []span
 	budget := limit
 	for _, c := range x.clusters(data) {
