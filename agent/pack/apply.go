@@ -33,6 +33,7 @@ type SourceMismatchError struct {
 	Want, Got [32]byte // SHA-256 the delta names, SHA-256 of the current image's first Size bytes
 }
 
+// Error names both hashes and what to do.
 func (e *SourceMismatchError) Error() string {
 	return fmt.Sprintf("pack: delta is for the source image with sha256 %s, but the current image's first %d bytes have sha256 %s: build the delta from the image the device runs, or send a full package",
 		hex.EncodeToString(e.Want[:]), e.Size, hex.EncodeToString(e.Got[:]))
@@ -136,8 +137,8 @@ func Apply(ctx context.Context, h *Header, payload io.Reader, old io.ReaderAt, o
 // ApplyMemory returns the bytes of memory Apply needs for h: one source
 // range, one encoded and one decoded chunk, and an estimate of the zstd
 // decoder's state (a literals buffer and a block buffer of up to one
-// chunk each, and tables), which BenchmarkApply checks against the
-// measured allocations. A C decoder on an MCU whose old image is
+// chunk each, and tables), which TestApplyMemory checks against the
+// measured live heap. A C decoder on an MCU whose old image is
 // memory-mapped flash needs no copy of the source range. A resumed apply
 // of an uncompressed package needs one more chunk.
 func ApplyMemory(h *Header) int64 {
@@ -213,6 +214,9 @@ type applier struct {
 }
 
 func newApplier(h *Header) (*applier, error) {
+	if h.Kind == Delta && h.Compression != Zstd {
+		return nil, fmt.Errorf("pack: a delta compressed with %s", h.Compression)
+	}
 	a := &applier{h: h, in: make([]byte, maxPayloadSize(h))}
 	if h.Compression != Zstd {
 		return a, nil

@@ -23,7 +23,7 @@ const (
 
 // dictID is the zstd dictionary ID of every delta frame. The dictionary is
 // not identified by it but by the chunk's source range in the header.
-const dictID = 1
+const dictID = 0
 
 // An Option changes how WriteFull and WriteDelta build a package.
 type Option func(*config)

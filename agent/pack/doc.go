@@ -38,7 +38,8 @@
 // compression none a chunk is its target bytes; with zstd it is one zstd
 // frame (klauspost/compress, no checksum, single segment so the frame's
 // window is the chunk). A delta chunk's frame uses the concatenated source
-// ranges of its entry as a raw zstd dictionary (ID 1): zstd does the
+// ranges of its entry as a raw zstd dictionary (no dictionary ID, as with
+// zstd --patch-from; the reference zstd -d -D decodes it): zstd does the
 // diffing, the builder only chooses which parts of the source image each
 // chunk of the target repeats ([WriteDelta]).
 //

@@ -52,6 +52,7 @@ const (
 	Delta Kind = 2
 )
 
+// String returns "full" or "delta".
 func (k Kind) String() string {
 	switch k {
 	case Full:
@@ -74,6 +75,7 @@ const (
 	Zstd Compression = 1
 )
 
+// String returns "none" or "zstd".
 func (c Compression) String() string {
 	switch c {
 	case None:

@@ -18,6 +18,7 @@ type FormatError struct {
 	Err    error // the underlying read error, if any
 }
 
+// Error returns the message with the field and its offset.
 func (e *FormatError) Error() string {
 	s := fmt.Sprintf("pack: header field %s at byte %d: %s", e.Field, e.Offset, e.Msg)
 	if e.Err != nil {
@@ -26,6 +27,7 @@ func (e *FormatError) Error() string {
 	return s
 }
 
+// Unwrap returns the underlying read error, if any.
 func (e *FormatError) Unwrap() error { return e.Err }
 
 // IsPackage reports whether b (the first bytes of a file) starts with the
