@@ -140,9 +140,9 @@ func write(w io.Writer, h *Header, c *config, source, target []byte) (*Header, e
 func encodeChunks(h *Header, c *config, source, target []byte) ([][]byte, error) {
 	var enc *zstd.Encoder
 	if h.Compression == Zstd {
-		window := c.chunkSize
+		window := c.chunkSize // matches reach back through the dictionary too
 		if source != nil {
-			window += min(dictLimit(c.dictSize, len(source)), len(source))
+			window += dictLimit(c.dictSize, len(source))
 		}
 		var err error
 		enc, err = zstd.NewWriter(nil,
