@@ -34,7 +34,7 @@ func startBroker(addr string, secret func(pk, dn string) string, open bool, log 
 	rand.Read(pw)
 	b := &broker{password: hex.EncodeToString(pw)}
 	quiet := log.With("component", "broker")
-	b.srv = mqtt.New(&mqtt.Options{Logger: slog.New(levelFilter{quiet.Handler(), slog.LevelWarn})})
+	b.srv = mqtt.New(&mqtt.Options{Logger: slog.New(levelFilter{quiet.Handler(), slog.LevelError})})
 	if err := b.srv.AddHook(&authHook{b: b, secret: secret, open: open, log: log}, nil); err != nil {
 		return nil, fmt.Errorf("platform: broker: %w", err)
 	}

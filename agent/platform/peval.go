@@ -304,7 +304,7 @@ func (p *Platform) onProgress(topic string, payload []byte) {
 		}
 	}
 	if t == nil {
-		p.log.Info("progress for no task", "device", dn, "module", module, "step", step, "desc", m.Params.Desc)
+		p.log.Debug("progress for no task", "device", dn, "module", module, "step", step, "desc", m.Params.Desc)
 		return
 	}
 	rules := p.cfg.Batch.For(t.Plan)

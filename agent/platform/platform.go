@@ -118,7 +118,7 @@ func (p *Platform) Start(ctx context.Context) error {
 	if p.cfg.PublicURL != "" {
 		p.base = p.cfg.PublicURL
 	}
-	p.http = &http.Server{Handler: p.files, ReadHeaderTimeout: 10 * time.Second}
+	p.http = &http.Server{Handler: p.handler(), ReadHeaderTimeout: 10 * time.Second}
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()

@@ -39,6 +39,11 @@ type demoConfig struct {
 	// wrapPort, when set, wraps the MCU's end of the link (tests record
 	// the AT exchange with it).
 	wrapPort func(io.ReadWriteCloser) io.ReadWriteCloser
+	// platform runs the whole chain: a local platform pushes the plan
+	// over MQTT to the module's platform link; broker, when set, is an
+	// external broker for it instead of the embedded one.
+	platform bool
+	broker   string
 }
 
 // demoResult is what the demo did.
@@ -48,6 +53,7 @@ type demoResult struct {
 	target   string
 	updated  mcu.Updated
 	duration time.Duration
+	platform *demoPlatformResult // with --platform
 }
 
 func (a *app) demoCommand() *cobra.Command {
@@ -80,6 +86,12 @@ exits 0 on success.`,
 			cfg.log = a.logger(cmd, true)
 			bar := newProgressBar(a.stdout)
 			cfg.progress = func(p mcu.Progress) { bar.update(p.Component, p.Done, p.Total) }
+			if cfg.broker != "" && !cfg.platform {
+				return usagef("demo: --broker needs --platform")
+			}
+			if cfg.platform {
+				fmt.Fprintf(a.stdout, "atota demo: platform -> module over MQTT and HTTP (loopback), module -> MCU over a pty\n")
+			}
 			fmt.Fprintf(a.stdout, "atota demo: module and MCU over a pty; plan stm32-2.0.0 takes STM32 from 1_0_0 to 2_0_0 (%s package, %s pieces, %d-byte blocks)\n",
 				sizeOf(int64(cfg.size)), sizeOf(int64(cfg.pieceSize)), cfg.block)
 			res, err := runDemo(cmd.Context(), cfg)
@@ -93,6 +105,9 @@ exits 0 on success.`,
 			fmt.Fprintf(a.stdout, "written:  %s\n", u.Where)
 			fmt.Fprintf(a.stdout, "summary:  STM32 %s -> %s, %d bytes in %d pieces and %d blocks, %.2f s, %s/s\n",
 				u.From, u.To, u.Digests.Size, u.Pieces, u.Blocks, u.Duration.Seconds(), sizeOf(int64(float64(u.Digests.Size)/u.Duration.Seconds())))
+			if pr := res.platform; pr != nil {
+				fmt.Fprintf(a.stdout, "platform: broker %s, packages %s; device %s: %s, step %d (%s)\n", pr.broker, pr.packages, pr.device, pr.task.Status, pr.task.Step, pr.task.Desc)
+			}
 			if keep {
 				fmt.Fprintf(a.stdout, "kept:     %s\n", res.dir)
 			}
@@ -107,6 +122,8 @@ exits 0 on success.`,
 	fl.DurationVar(&cfg.eventDelay, "event-delay", module.DefaultEventDelay, "module event delay")
 	fl.DurationVar(&cfg.regDelay, "reg-delay", module.DefaultRegDelay, "module registration delay")
 	fl.BoolVar(&keep, "keep", false, "keep the working directory (plans, state, flash file) and print its path")
+	fl.BoolVar(&cfg.platform, "platform", false, "the whole chain: a local platform pushes the plan over MQTT and HTTP to the module")
+	fl.StringVar(&cfg.broker, "broker", "", "with --platform: use this MQTT broker (mqtt://HOST:PORT) instead of the embedded one")
 	return cmd
 }
 
@@ -137,6 +154,15 @@ func runDemo(ctx context.Context, cfg demoConfig) (*demoResult, error) {
 
 	mcfg := module.DefaultConfig()
 	mcfg.Plans = plans
+	var dp *demoPlatform
+	if cfg.platform {
+		if dp, err = startDemoPlatform(ctx, dir, plans, cfg); err != nil {
+			return nil, err
+		}
+		defer dp.close()
+		mcfg.Plans, mcfg.Observer = dp.link, dp.link
+		mcfg.DeviceKey, mcfg.DeviceSecret = demoDevice, demoSecret
+	}
 	mcfg.StatePath = filepath.Join(dir, "module-state.json")
 	mcfg.ProductKey, mcfg.ProductSecret = "p1demo", "demo-secret"
 	mcfg.PieceSize = cfg.pieceSize
@@ -147,6 +173,11 @@ func runDemo(ctx context.Context, cfg demoConfig) (*demoResult, error) {
 		return nil, err
 	}
 	defer m.Close()
+	if dp != nil {
+		if err := dp.link.Start(ctx, m.DeviceKey()); err != nil {
+			return nil, err
+		}
+	}
 
 	ptyPath := filepath.Join(dir, "module")
 	l, err := transport.Listen(ctx, "pty:"+ptyPath, transport.WithLogger(cfg.log))
@@ -201,7 +232,13 @@ func runDemo(ctx context.Context, cfg demoConfig) (*demoResult, error) {
 	if len(res.Updated) != 1 {
 		return nil, errors.New("the module offered no update")
 	}
-	return &demoResult{dir: dir, ptyPath: l.Addr(), target: before, updated: res.Updated[0], duration: time.Since(start)}, nil
+	out := &demoResult{dir: dir, ptyPath: l.Addr(), target: before, updated: res.Updated[0], duration: time.Since(start)}
+	if dp != nil {
+		if out.platform, err = dp.waitSuccess(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // writeDemoPlan writes the built-in plan and its firmware package.
