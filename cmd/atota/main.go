@@ -60,7 +60,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	msg := err.Error()
 	if code == exitUsage && !strings.Contains(msg, "--help") {
-		msg += " (see atota " + app.commandName(root) + "--help)"
+		msg += " (see " + app.commandPath(root) + " --help)"
 	}
 	fmt.Fprintln(stderr, "atota: "+msg)
 	return code
@@ -82,11 +82,12 @@ type app struct {
 	current        *cobra.Command
 }
 
-func (a *app) commandName(root *cobra.Command) string {
-	if a.current == nil || a.current == root {
-		return ""
+// commandPath names the command the error is about: "atota pack delta".
+func (a *app) commandPath(root *cobra.Command) string {
+	if a.current == nil {
+		return root.CommandPath()
 	}
-	return a.current.Name() + " "
+	return a.current.CommandPath()
 }
 
 func (a *app) rootCommand() *cobra.Command {
@@ -125,7 +126,7 @@ end can be a real device on a serial port.`,
 	pf.StringVar(&a.logFormat, "log-format", "text", "log format on stderr: text or json")
 	pf.StringVar(&a.logLevel, "log-level", "info", "least important log level shown: debug, info, warn or error")
 	root.AddCommand(a.demoCommand(), a.moduleCommand(), a.mcuCommand(), a.vportCommand(),
-		a.packCommand(), a.platformCommand(), a.flashCommand())
+		a.packCommand(), a.platformCommand(), a.flashCommand(), a.runCommand())
 	return root
 }
 
