@@ -75,6 +75,9 @@ type MQTTClient struct {
 
 	mu   sync.Mutex
 	subs map[string]paho.MessageHandler // filter → handler, made again on reconnect
+
+	ready     chan struct{} // closed once the first connection subscribed
+	readyOnce sync.Once
 }
 
 // NewMQTTClient returns a client for cfg; Connect connects it.
@@ -92,7 +95,7 @@ func NewMQTTClient(cfg MQTTConfig) (*MQTTClient, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &MQTTClient{cfg: cfg, log: cfg.Logger, subs: map[string]paho.MessageHandler{}}
+	m := &MQTTClient{cfg: cfg, log: cfg.Logger, subs: map[string]paho.MessageHandler{}, ready: make(chan struct{})}
 	o := paho.NewClientOptions().
 		AddBroker(broker).
 		SetClientID(cfg.ClientID).
@@ -178,7 +181,7 @@ func joinHostPort(host, port string) string {
 
 // Connect connects, retrying with a backoff (1 s doubling to
 // MaxReconnectInterval) while the broker cannot be reached, until ctx is
-// done. A broker that refuses the credentials ends it with an error
+// done. It returns once the subscriptions made before it are in place. A broker that refuses the credentials ends it with an error
 // matching [ErrMQTTRefused]. After the first connection the client
 // reconnects by itself.
 func (m *MQTTClient) Connect(ctx context.Context) error {
@@ -193,7 +196,13 @@ func (m *MQTTClient) Connect(ctx context.Context) error {
 		}
 		err := t.Error()
 		if err == nil {
-			return nil
+			// Return once the subscriptions recorded so far are made.
+			select {
+			case <-m.ready:
+				return nil
+			case <-ctx.Done():
+				return fmt.Errorf("transport: MQTT subscribe at %s: %w", m.cfg.Broker, ctx.Err())
+			}
 		}
 		if errors.Is(err, packets.ErrorRefusedBadUsernameOrPassword) || errors.Is(err, packets.ErrorRefusedNotAuthorised) ||
 			errors.Is(err, packets.ErrorRefusedIDRejected) {
@@ -230,6 +239,7 @@ func (m *MQTTClient) onConnect(c paho.Client) {
 			m.log.Warn("MQTT subscribe after connecting failed", "err", t.Error())
 		}
 	}
+	m.readyOnce.Do(func() { close(m.ready) })
 	m.log.Info("MQTT connected", "broker", m.cfg.Broker, "client_id", m.cfg.ClientID)
 	if m.cfg.OnConnect != nil {
 		m.cfg.OnConnect()

@@ -263,7 +263,7 @@ func urlBase(u string) string {
 	u, _, _ = strings.Cut(u, "?")
 	u, _, _ = strings.Cut(u, "#")
 	i := strings.LastIndexByte(u, '/')
-	if i < 0 || strings.Count(u[:i], "/") < 3 {
+	if i < 0 || strings.Count(u[:i], "/") < 2 {
 		return ""
 	}
 	return u[i+1:]

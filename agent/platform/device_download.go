@@ -97,7 +97,12 @@ func (d *Device) downloadJob(ctx context.Context, r *jobRecord) error {
 				// What came cannot be resumed into the right file.
 				transport.RemoveDownload(path)
 			}
-			return &JobError{Job: r.Job.Name(), Field: fileField(r, i, field), Step: StepDownload, Reason: err.Error()}
+			d.log.Warn("platform job download failed", "job", r.Job.Name(), "err", err)
+			reason := err.Error()
+			if de := (*transport.DownloadError)(nil); errors.As(err, &de) {
+				reason = fmt.Sprintf("%v (%d of %d bytes, %d attempts)", de.Err, de.Offset, f.Size, de.Attempts)
+			}
+			return &JobError{Job: r.Job.Name(), Field: fileField(r, i, field), Step: StepDownload, Reason: reason}
 		}
 		got, err := plan.DigestFile(path)
 		if err != nil {

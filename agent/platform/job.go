@@ -82,8 +82,8 @@ func (j *Job) componentID(i int) string {
 	if i < len(j.Components) {
 		return j.Components[i]
 	}
-	if len(j.Files) == 1 && j.Module != "" {
-		return j.Module
+	if len(j.Files) == 1 {
+		return j.moduleName()
 	}
 	base := path.Base(j.Files[i].Name)
 	return strings.TrimSuffix(base, path.Ext(base))
