@@ -9,7 +9,9 @@ import (
 const md5Hex = "9b1f0c2d3e4a5b6c7d8e9f0a1b2c3d4e"
 
 func TestParseAlinkJob(t *testing.T) {
-	push := func(data string) string { return `{"code":"1000","id":1719000000123,"message":"success","data":` + data + `}` }
+	push := func(data string) string {
+		return `{"code":"1000","id":1719000000123,"message":"success","data":` + data + `}`
+	}
 	tests := []struct {
 		name      string
 		payload   string
