@@ -1,0 +1,138 @@
+// Package scenario runs hardware-in-the-loop scenarios: an OTA update
+// between a module and an MCU, either end emulated or a real device on a
+// port, through a link that injects faults, checked against
+// expectations. atota run is its command line; examples/scenarios holds
+// the built-in scenarios.
+//
+// # File format
+//
+// A scenario is a YAML file (or JSON, for a name ending in .json) with
+// these sections; every field but the plans is optional, and Parse fills
+// in the defaults given in the field comments of Scenario, ModuleSpec,
+// MCUSpec, LinkSpec, Fault and Expect. Field names are snake_case as
+// shown. An error names the file, the line and column, and the field:
+//
+//	scenarios/x.yaml:14:7: faults[1].rate: 1.5: want a chance per byte above 0 and at most 1
+//
+//	name: module-reboot              # default: the file name
+//	description: The module reboots mid-piece.
+//	seed: 1                          # faults are drawn from it; --seed overrides
+//	timeout: 60s                     # the whole run
+//	module:                          # emulated, fed by the plans below
+//	  piece_size: 8KiB               # sizes: 16384, 16K, 16KiB, 1M
+//	  csq: 25
+//	  event_delay: 2ms               # OK to the events it causes (spec §13.7)
+//	  reg_delay: 5ms
+//	  plans:                         # spec/plan-format.md, packages generated
+//	    - name: stm32-2.0.0
+//	      mode: silent               # or manual
+//	      window: {start: -1h, end: +24h}   # offsets from the start, or "2026-01-01 00:00"
+//	      strategy: {retries: 2, min_battery: 30, min_signal_dbm: -100}
+//	      components:
+//	        - {id: STM32, target_version: 2_0_0, size: 32KiB}
+//	  # or plans_dir: plans         (a plans directory beside the scenario)
+//	  # or port: /dev/ttyUSB0       (a real module: the emulated MCU talks to it)
+//	mcu:                             # emulated: a simulated flash with A/B slots
+//	  components: [{id: STM32, version: 1_0_0}]
+//	  part: stm32f103cb              # flashsim part
+//	  battery: 100
+//	  sha256: true
+//	  block: 1024
+//	  attempts: 3                    # cycles that may fail on their own
+//	  retry_delay: 100ms
+//	  timeouts: {command: 1s, read: 3s, payload: 10s, register: 10s, plan: 2s, event: 5s}
+//	  # or port: pty:/tmp/atota-mcu (an external MCU; the module serves it there)
+//	  #    reset_command, power_off_command, power_on_command: shell commands
+//	link:
+//	  baud: 115200                   # 0: no rate; durations add the line time (UART model)
+//	  pace: false                    # true: both ends paced to the baud in real time
+//	faults:
+//	  - type: module_reboot
+//	    at: {bytes: 12000}           # or time: 2s, event: "7,10703" (+ count), cycle: 2
+//	    down: 300ms
+//	expect:
+//	  result: updated                # updated, refused, failed, no_plan
+//	  versions: {STM32: 2_0_0}
+//	  events: ["7,10705", "fault:module_reboot"]
+//	  no_events: ["7,10706"]
+//	  exit_code: 0                   # what atota mcu --once would exit with
+//	  max_duration: 30s
+//	  max_reread: 0.5                # package bytes read again / package size
+//	  max_cycles: 3
+//
+// A scenario that expects nothing expects result updated. Every run also
+// checks that no corrupt image was reported good.
+//
+// # Faults
+//
+// Each fault starts when the first condition of its at holds (at once
+// without one); lasting ones stop after for.
+//
+//	flips          rate, direction, for   a bit flipped in a byte, at rate per byte
+//	drops          rate, direction, for   bytes lost, at rate per byte
+//	delay          delay, jitter, direction, for   each write held back
+//	split          direction, for         bytes passed on one at a time
+//	link_loss      for                    nothing gets through (both ways)
+//	urc_storm      count, interval, lines unsolicited lines from the module
+//	module_reboot  down                   the module is off, then boots from its state file
+//	mcu_reset                             the MCU resets (or reset_command runs)
+//	power_cut      op | every; down       the power fails at a flash operation of the
+//	                                      cycle (op), or at operation k*every of cycle k
+//	                                      (a sweep); external MCU: the power commands
+//	corrupt_block  block | offset, component, repeat   a bit of one AT+QIOTOTARD payload
+//	                                      flipped on its way to the MCU
+//	clock          advance                the module's clock jumps ahead
+//	battery        percent                the MCU's battery level changes
+//	random         count, pool            count faults drawn from the seed
+//	signal, confirm                       the module's signal, a manual plan's app
+//	                                      confirmation: not supported yet (issue 4)
+//	download_cut, download_rate, broker_restart   the platform link: not supported
+//	                                      yet (issue 6)
+//
+// direction is to_mcu, to_module or both (the default). A scenario with
+// a fault that is not supported yet parses, and Run refuses it with an
+// error wrapping ErrUnsupported that names its line.
+//
+// Faults are deterministic from the seed: the fate of the n-th byte each
+// way depends on the seed and n only (transport.FaultLink), corrupt
+// blocks pick their byte from the seed, and random faults are drawn from
+// it. Triggers and delays run in real time, so the interleaving of
+// events can still move a fault by a few bytes between runs.
+//
+// # Runs
+//
+// Run wires an emulated module (agent/module) and an emulated MCU
+// (agent/mcu, writing to an mcu flash target on a flashsim flash that
+// outlives the MCU's resets) through an in-memory link, or serves a real
+// MCU on a port, or drives a real module on one. A transport.FaultLink on
+// the MCU's end (the module's, for a real MCU) injects the link faults;
+// a tap on the module's output, before any fault, sees every event and
+// AT+QIOTOTARD answer, to count bytes served and trigger faults.
+//
+// The emulated MCU runs update cycles: each is one mcu.Run with a journal
+// in the work directory, started by a reset in which the bootloader
+// boots the flash. A cycle that ends with an error (a failed
+// verification, a timeout, a reset, a power cut) is followed by another
+// after retry_delay, as firmware retries; the cycles cut short by an
+// injected reset, power cut, module reboot or link loss do not count,
+// and the others count against mcu.attempts (default: one more than the
+// plans' strategy.retries), so a run where the plan allows it ends
+// updated. The run ends when every planned component is at its target,
+// the MCU refuses, the module offers no more, the attempts or the
+// timeout run out.
+//
+// After each cycle the runner checks the flash against the images it
+// knows: what boots must be a known image (never a mix of two), an image
+// the MCU reported updated must be the one that boots and must have the
+// digests of the package. Any exception is a corrupt image reported
+// good.
+//
+// With a link baud and no pacing, the reported duration is the time
+// measured plus the time the bytes exchanged take on that line
+// (transport.UART), so an emulated run reports what a real UART would
+// take.
+//
+// Results come as a summary for people (Result.WriteSummary), JSON
+// (Event and Result marshal to one line each) and JUnit XML
+// (WriteJUnit). RunMatrix runs a scenario over many seeds.
+package scenario

@@ -1,0 +1,491 @@
+package scenario
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/atota/atota/agent/mcu"
+	"github.com/atota/atota/agent/module"
+	"github.com/atota/atota/agent/plan"
+	"github.com/atota/atota/transport"
+)
+
+// Options configure Run.
+type Options struct {
+	// WorkDir keeps the run's plans, packages and module state; empty: a
+	// temporary directory, removed afterwards.
+	WorkDir string
+	// Logger takes the module's and the MCU's logs; nil discards them.
+	Logger *slog.Logger
+	// OnEvent, when set, is called with each event as it happens, one at
+	// a time.
+	OnEvent func(Event)
+}
+
+// Run runs the scenario with the faults drawn from seed and returns what
+// happened and whether each expectation held. An error means the run
+// could not be made at all: a fault this build does not support yet
+// (wrapping ErrUnsupported), a port that does not open, a work directory
+// that cannot be written.
+func Run(ctx context.Context, sc *Scenario, seed uint64, opts Options) (*Result, error) {
+	if err := sc.unsupported(); err != nil {
+		return nil, err
+	}
+	r := &runner{
+		sc:       sc,
+		seed:     seed,
+		opts:     opts,
+		log:      opts.Logger,
+		stop:     make(chan struct{}),
+		reported: map[string]string{},
+		declared: map[string]string{},
+		seen:     map[string]int{},
+	}
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
+	}
+	dir := opts.WorkDir
+	if dir == "" {
+		d, err := os.MkdirTemp("", "atota-run-")
+		if err != nil {
+			return nil, fmt.Errorf("scenario: %w", err)
+		}
+		defer os.RemoveAll(d)
+		dir = d
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("scenario: %w", err)
+	}
+	r.dir = dir
+	return r.run(ctx)
+}
+
+// runner is one run of a scenario.
+type runner struct {
+	sc    *Scenario
+	seed  uint64
+	opts  Options
+	log   *slog.Logger
+	dir   string
+	start time.Time
+	base  time.Time // the module's clock at the start
+	skew  atomic.Int64
+
+	faults []*armed // the faults, random ones drawn
+
+	// The link: a FaultLink on the emulated MCU's end (mcuSide), or on
+	// the emulated module's end when the MCU is external.
+	link    *transport.FaultLink
+	mcuSide bool
+	tap     *tap
+	modSock *socket // nil with a real module
+	mcuSock *socket // nil with an external MCU
+	uart    transport.UART
+
+	// The emulated module, rebooted by module_reboot faults.
+	plans    *plan.Dir
+	modMu    sync.Mutex
+	mod      *module.Module
+	modStop  context.CancelFunc
+	modDone  chan struct{}
+	reported map[string]string // component versions the module heard, guarded by modMu
+	refusals int               // plans refused, guarded by modMu
+	offers   int               // 7,10700 events sent, guarded by modMu
+
+	// The emulated MCU.
+	sim         *simFlash
+	declared    map[string]string // versions the MCU reported last, guarded by evMu
+	battery     atomic.Int64
+	cycMu       sync.Mutex
+	cyc         *cycleRun // the cycle running, nil between cycles
+	disruptions atomic.Int64
+
+	evMu    sync.Mutex
+	events  []Event
+	seen    map[string]int
+	cycleN  int
+	corrupt []string
+
+	schedMu sync.Mutex
+	timers  []*time.Timer
+	active  []*armed // lasting link faults in force
+
+	wg   sync.WaitGroup // fault actions and timers
+	stop chan struct{}  // closed when the run ends
+}
+
+func (r *runner) run(ctx context.Context) (*Result, error) {
+	sc := r.sc
+	r.start = time.Now()
+	r.base = r.start.UTC().Truncate(time.Minute)
+	r.uart = transport.UART{Baud: sc.Link.Baud, Parity: sc.Link.Parity}
+	r.faults = r.draw()
+	batt := 100
+	if sc.MCU.Battery != nil {
+		batt = *sc.MCU.Battery
+	}
+	r.battery.Store(int64(batt))
+
+	ctx, cancel := context.WithTimeout(ctx, sc.Timeout)
+	defer cancel()
+	if err := r.setup(ctx); err != nil {
+		r.shutdown()
+		return nil, err
+	}
+	r.emit(Event{Kind: "run", Name: "run:start", Text: fmt.Sprintf("scenario %s, seed %d", sc.Name, r.seed)})
+	for _, a := range r.faults {
+		r.emit(Event{Kind: "fault", Name: "plan:" + a.f.Type, Text: a.desc})
+	}
+	r.armTriggers()
+
+	var out outcome
+	if r.mcuSock != nil {
+		out = r.runMCU(ctx)
+	} else {
+		out = r.waitExternal(ctx)
+	}
+	r.shutdown()
+	res := r.result(out)
+	r.emit(Event{Kind: "end", Name: "run:" + string(res.Outcome), Text: res.Reason})
+	r.check(res)
+	r.evMu.Lock()
+	res.Events = slices.Clone(r.events)
+	r.evMu.Unlock()
+	return res, nil
+}
+
+// setup builds the link, the module and the MCU.
+func (r *runner) setup(ctx context.Context) error {
+	sc := r.sc
+	r.tap = newTap(r.seed)
+	r.tap.onURC = r.onURC
+	r.tap.onRead = r.onRead
+	r.tap.onFlip = func(comp string, at int64) {
+		r.emit(Event{Kind: "link", Name: "link:block_corrupted", Text: fmt.Sprintf("a bit of byte %d of %s flipped on its way to the MCU", at, comp)})
+	}
+	for _, a := range r.faults {
+		if a.f.Type == FaultCorruptBlock {
+			r.tap.corrupt = append(r.tap.corrupt, &corruptor{f: a.f})
+		}
+	}
+	pace := func(rw io.ReadWriteCloser) io.ReadWriteCloser {
+		if sc.Link.Pace {
+			return r.uart.Pace(rw)
+		}
+		return rw
+	}
+	switch {
+	case sc.MCU.Port != "": // an external MCU: the emulated module serves its port
+		l, err := transport.Listen(ctx, sc.MCU.Port, transport.WithBaud(portBaud(sc.MCU.Baud)), transport.WithLogger(r.log))
+		if err != nil {
+			return fmt.Errorf("scenario: mcu.port: %w", err)
+		}
+		r.link = transport.NewFaultLink(&relisten{l: l, log: r.log}, r.seed)
+		r.modSock = newSocket(pace(&tapConn{rw: r.link, t: r.tap}))
+	case sc.Module.Port != "": // a real module: the emulated MCU dials its port
+		conn, err := transport.Dial(ctx, sc.Module.Port, transport.WithBaud(portBaud(sc.Module.Baud)), transport.WithLogger(r.log))
+		if err != nil {
+			return fmt.Errorf("scenario: module.port: %w", err)
+		}
+		r.link, r.mcuSide = transport.NewFaultLink(&tapConn{rw: conn, t: r.tap, readSide: true}, r.seed), true
+		r.mcuSock = newSocket(&cmdTap{rw: pace(r.link), onLine: r.onCommand})
+	default:
+		mcuEnd, modEnd := transport.Pipe()
+		r.link, r.mcuSide = transport.NewFaultLink(&tapConn{rw: mcuEnd, t: r.tap, readSide: true}, r.seed), true
+		r.mcuSock = newSocket(&cmdTap{rw: pace(r.link), onLine: r.onCommand})
+		r.modSock = newSocket(pace(modEnd))
+	}
+	if r.modSock != nil {
+		if err := r.setupModule(); err != nil {
+			return err
+		}
+		if err := r.bootModule(); err != nil {
+			return err
+		}
+	}
+	if r.mcuSock != nil {
+		if err := r.setupMCU(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// portBaud returns the baud of a port, the default for 0.
+func portBaud(b int) int {
+	if b <= 0 {
+		return transport.DefaultBaud
+	}
+	return b
+}
+
+// setupModule writes the plans and packages.
+func (r *runner) setupModule() error {
+	sc := r.sc
+	dir := filepath.Join(r.dir, "plans")
+	if sc.Module.PlansDir != "" {
+		dir = filepath.Join(sc.Dir, sc.Module.PlansDir)
+	} else if err := writePlans(sc, r.dir, r.base); err != nil {
+		return err
+	}
+	plans, err := plan.OpenDir(dir, plan.WithLogger(r.log))
+	if err != nil {
+		return fmt.Errorf("scenario: module plans: %w", err)
+	}
+	r.plans = plans
+	return nil
+}
+
+// moduleConfig returns the emulated module's configuration.
+func (r *runner) moduleConfig() module.Config {
+	m := r.sc.Module
+	cfg := module.DefaultConfig()
+	cfg.Plans = r.plans
+	cfg.StatePath = filepath.Join(r.dir, "module-state.json")
+	cfg.ProductKey, cfg.ProductSecret = m.Product, "scenario-secret"
+	if m.PieceSize > 0 {
+		cfg.PieceSize = int(m.PieceSize)
+	}
+	if m.CSQ != nil {
+		cfg.CSQ = *m.CSQ
+	}
+	if m.Battery != nil {
+		cfg.Battery = *m.Battery
+	}
+	if m.EventDelay != nil {
+		cfg.EventDelay = *m.EventDelay
+	}
+	if m.RegDelay != nil {
+		cfg.RegDelay = *m.RegDelay
+	}
+	cfg.Now = r.clock
+	cfg.Logger = r.log.With("side", "module")
+	cfg.Observer = (*observer)(r)
+	return cfg
+}
+
+// clock is the module's clock: the run's start rounded down to the
+// minute, moving on in real time, plus every clock fault's jump.
+func (r *runner) clock() time.Time {
+	return r.base.Add(time.Since(r.start) + time.Duration(r.skew.Load()))
+}
+
+// bootModule starts the emulated module on its end of the link, from its
+// state file as a rebooted module does.
+func (r *runner) bootModule() error {
+	m, err := module.New(r.moduleConfig())
+	if err != nil {
+		return fmt.Errorf("scenario: module: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	p := r.modSock.attach()
+	r.modMu.Lock()
+	r.mod, r.modStop, r.modDone = m, cancel, done
+	r.modMu.Unlock()
+	go func() {
+		defer close(done)
+		if err := m.Server().Serve(ctx, p); err != nil && ctx.Err() == nil {
+			r.log.Warn("module stopped serving", "err", err)
+		}
+	}()
+	return nil
+}
+
+// stopModule stops the emulated module, as a power loss does: queued
+// events are lost, the state file stays.
+func (r *runner) stopModule() {
+	r.modMu.Lock()
+	m, stop, done := r.mod, r.modStop, r.modDone
+	r.mod, r.modStop, r.modDone = nil, nil, nil
+	r.modMu.Unlock()
+	if m == nil {
+		return
+	}
+	stop()
+	<-done
+	m.Close()
+}
+
+// observer hears the emulated module's reports.
+type observer runner
+
+func (o *observer) VersionsReported(versions map[string]string) {
+	r := (*runner)(o)
+	r.modMu.Lock()
+	defer r.modMu.Unlock()
+	r.reported = versions
+}
+
+func (o *observer) TaskProgress(p module.TaskProgress) {
+	r := (*runner)(o)
+	if p.Event == 0 {
+		r.modMu.Lock()
+		r.refusals++
+		r.modMu.Unlock()
+	}
+}
+
+// emit records an event and passes it on.
+func (r *runner) emit(e Event) {
+	r.evMu.Lock()
+	defer r.evMu.Unlock()
+	e.T = time.Since(r.start)
+	if e.Cycle == 0 && e.Kind != "run" && e.Kind != "end" {
+		e.Cycle = r.cycleN
+	}
+	r.events = append(r.events, e)
+	r.seen[e.Name]++
+	if r.opts.OnEvent != nil {
+		r.opts.OnEvent(e)
+	}
+}
+
+// onURC takes an event line the module sent.
+func (r *runner) onURC(line string) {
+	name := line
+	if e, err := mcu.ParseEvent(line); err == nil {
+		name = e.String()
+	}
+	if name == "7,10700" {
+		r.modMu.Lock()
+		r.offers++
+		r.modMu.Unlock()
+	}
+	r.emit(Event{Kind: "urc", Name: name, Text: line})
+	r.fireOn(func(t Trigger, a *armed) bool {
+		if t.Event != name {
+			return false
+		}
+		a.events++
+		return a.events >= max(t.Count, 1)
+	})
+}
+
+// onRead takes an AT+QIOTOTARD answer the module sent.
+func (r *runner) onRead(comp string, start, n int64) {
+	r.fireOn(func(t Trigger, a *armed) bool { return t.Bytes > 0 && start+n >= int64(t.Bytes) })
+}
+
+// shutdown stops the fault actions, the module and the link.
+func (r *runner) shutdown() {
+	r.schedMu.Lock()
+	select {
+	case <-r.stop:
+		r.schedMu.Unlock()
+		return
+	default:
+		close(r.stop) // under schedMu: no spawn or timer is added after
+	}
+	for _, t := range r.timers {
+		if t.Stop() {
+			r.wg.Done()
+		}
+	}
+	r.timers = nil
+	r.schedMu.Unlock()
+	r.resetMCU()
+	r.wg.Wait()
+	if r.modSock != nil {
+		r.stopModule()
+		r.modSock.close()
+	}
+	if r.mcuSock != nil {
+		r.mcuSock.close()
+	}
+	if r.link != nil {
+		r.link.Close()
+	}
+}
+
+// sleep waits for d, or less when the run ends.
+func (r *runner) sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-r.stop:
+	case <-ctx.Done():
+	}
+	return false
+}
+
+// relisten is a serving port that accepts the next connection when the
+// peer goes away: an external MCU that closes and reopens its port.
+type relisten struct {
+	l   transport.Listener
+	log *slog.Logger
+
+	mu   sync.Mutex
+	conn io.ReadWriteCloser
+	ctx  context.Context
+	stop context.CancelFunc
+}
+
+func (p *relisten) current() (io.ReadWriteCloser, context.Context) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ctx == nil {
+		p.ctx, p.stop = context.WithCancel(context.Background())
+	}
+	return p.conn, p.ctx
+}
+
+func (p *relisten) Read(b []byte) (int, error) {
+	for {
+		conn, ctx := p.current()
+		if conn == nil {
+			c, err := p.l.Accept(ctx)
+			if err != nil {
+				return 0, err
+			}
+			p.mu.Lock()
+			p.conn = c
+			p.mu.Unlock()
+			p.log.Info("external MCU connected")
+			continue
+		}
+		n, err := conn.Read(b)
+		if n > 0 || err == nil {
+			return n, nil
+		}
+		if ctx.Err() != nil {
+			return 0, err
+		}
+		p.log.Info("external MCU went away; waiting for it", "err", err)
+		conn.Close()
+		p.mu.Lock()
+		if p.conn == conn {
+			p.conn = nil
+		}
+		p.mu.Unlock()
+	}
+}
+
+func (p *relisten) Write(b []byte) (int, error) {
+	conn, _ := p.current()
+	if conn == nil {
+		return len(b), nil // nobody on the line
+	}
+	return conn.Write(b)
+}
+
+func (p *relisten) Close() error {
+	_, _ = p.current()
+	p.mu.Lock()
+	p.stop()
+	conn := p.conn
+	p.mu.Unlock()
+	if conn != nil {
+		conn.Close()
+	}
+	return p.l.Close()
+}
