@@ -78,14 +78,14 @@ func (s *Store) Flash() *Flash { return s.f }
 func (s *Store) Path() string { return s.path }
 
 // Sync makes every operation so far durable: it appends them to the log
-// and fsyncs it (the first Sync of a new flash saves the whole file
-// instead). Operations torn by a power cut are kept as torn.
+// and fsyncs it (the first Sync of a new flash that changed saves the
+// whole file instead). Operations torn by a power cut are kept as torn.
 func (s *Store) Sync() error {
-	if !s.exists {
-		return s.Save()
-	}
 	if len(s.f.oplog) == 0 {
 		return nil
+	}
+	if !s.exists {
+		return s.Save()
 	}
 	if s.log == nil {
 		lf, err := os.OpenFile(logPath(s.path), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)

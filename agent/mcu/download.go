@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -14,37 +14,157 @@ import (
 
 // download is one component being read from the module.
 type download struct {
-	s      *session
-	start  Start
-	offer  Offer
-	from   string
-	img    Image
-	read   int64 // bytes read so far (pieces arrive in order)
-	blocks int
-	pieces int
-	began  time.Time
+	s       *session
+	start   Start
+	offer   Offer
+	from    string
+	img     Image
+	rec     record // what the journal says of it
+	read    int64  // bytes written to the image (pieces arrive in order)
+	resumed int64  // bytes already in the target when this run took it up
+	// nextPiece is where the next piece must start: the module announces
+	// them in order from 0, also to a resumed download, which skips the
+	// bytes it has.
+	nextPiece int64
+	blocks    int
+	pieces    int
+	began     time.Time
+	sums      *chunkSums
 
-	committed bool // the image runs: Abort must not touch it
-	aborted   bool
-
-	digests     plan.Digests // of the verified image, read back from the target
-	sawUpdating bool         // 7,10704 came during the download
+	committed bool // the image runs: it is not aborted or kept
+	digests   plan.Digests
+	// sawUpdating: 7,10704 came during the download.
+	sawUpdating bool
 }
 
-// abort throws the image away unless it was committed or aborted.
-func (d *download) abort() {
-	if d.committed || d.aborted {
+// onDownload takes a 7,10701 event: it opens the target for the image,
+// resuming the journal's if it is this one.
+func (s *session) onDownload(ctx context.Context, e Event) error {
+	st, err := e.Start()
+	if err != nil {
+		return err
+	}
+	i := slices.IndexFunc(s.offers, func(o Offer) bool { return o.Component == st.Component })
+	switch {
+	case i < 0:
+		return fmt.Errorf("mcu: %s: download of %s, which was not offered with 7,10700 or not confirmed", e.Line, st.Component)
+	case slices.Contains(s.finished, st.Component):
+		return fmt.Errorf("mcu: %s: download of %s, which is already updated in this cycle", e.Line, st.Component)
+	}
+	if s.cfg.SHA256 && st.SHA256 == "" {
+		s.log.Warn("SHA-256 asked for but not sent; verifying MD5 and CRC only", "component", st.Component)
+	}
+	from, _ := s.component(st.Component)
+	d := &download{s: s, start: st, offer: s.offers[i], from: s.version(from), began: time.Now()}
+	d.rec = record{
+		Component: st.Component, From: d.from, To: d.offer.Target, Size: st.Size,
+		MD5: st.MD5, SHA256: st.SHA256, CRC: st.CRC, CRCVariant: s.cfg.CRC.String(), Phase: recDownloading,
+	}
+	spec := ImageSpec{Component: st.Component, Size: st.Size, Digests: st, Rewind: d.rewind}
+	if old := s.j.transfer(); old != nil {
+		if old.Phase == recDownloading && old.Image != "" && old.matches(st, d.offer.Target) {
+			spec.Resume, spec.Done = old.Image, old.Committed
+			d.rec.From = old.From
+		} else {
+			s.log.Info("the journal's transfer is not this image; starting over", "journal", old.Component+" "+old.To, "component", st.Component)
+		}
+	}
+	img, err := s.openImage(ctx, d, spec)
+	if err != nil {
+		return err
+	}
+	d.img, d.read, d.resumed = img, spec.Done, spec.Done
+	d.sums = newChunkSums(spec.Done, st.Size)
+	s.cur = d
+	if spec.Done > 0 {
+		s.log.Info("download resumes", "component", st.Component, "at", spec.Done, "size", st.Size)
+	} else {
+		s.log.Info("download starts", "component", st.Component, "size", st.Size, "md5", st.MD5, "crc", st.CRC, "sha256", st.SHA256 != "")
+	}
+	s.progress()
+	return nil
+}
+
+// openImage opens the image of spec and journals it. A resume the target
+// refuses starts the image over.
+func (s *session) openImage(ctx context.Context, d *download, spec ImageSpec) (Image, error) {
+	if spec.Resume != "" {
+		img, err := s.cfg.Target.Open(ctx, spec)
+		if err == nil {
+			d.rec.Committed, d.rec.Image = spec.Done, img.State()
+			return img, s.j.setTransfer(&d.rec)
+		}
+		if !errors.Is(err, ErrResume) {
+			return nil, err
+		}
+		s.log.Warn("the journal's image cannot be resumed; starting over", "component", spec.Component, "err", err)
+		spec.Resume, spec.Done = "", 0
+	}
+	// The journal forgets the old image before the target may reuse its
+	// place.
+	if err := s.j.setTransfer(&d.rec); err != nil {
+		return nil, err
+	}
+	img, err := s.cfg.Target.Open(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	d.rec.Image = img.State()
+	return img, s.j.setTransfer(&d.rec)
+}
+
+// rewind is the image's ImageSpec.Rewind: the journal stops claiming the
+// bytes from off on.
+func (d *download) rewind(off int64) error {
+	if off < d.rec.Committed {
+		d.s.log.Warn("repairing a torn write: the journal steps back", "component", d.start.Component, "from", d.rec.Committed, "to", off)
+		d.rec.Committed = off
+		return d.s.j.setTransfer(&d.rec)
+	}
+	return nil
+}
+
+// checkpoint makes what was written durable and journals it.
+func (d *download) checkpoint() error {
+	n, err := d.img.Sync()
+	if err != nil {
+		return err
+	}
+	if state := d.img.State(); n != d.rec.Committed || state != d.rec.Image {
+		d.rec.Committed, d.rec.Image = n, state
+		return d.s.j.setTransfer(&d.rec)
+	}
+	return nil
+}
+
+// cleanup handles an image left by an error: after a power loss nothing
+// more happens (the MCU is off); an image that failed verification is
+// aborted and forgotten; otherwise, with a journal or an Agent to resume
+// it, the image is made durable and kept, else aborted.
+func (s *session) cleanup(err error) {
+	d := s.cur
+	switch {
+	case powerLost(err):
+		return
+	case s.keep && !errors.Is(err, ErrVerify):
+		if cerr := d.checkpoint(); cerr != nil && !powerLost(cerr) {
+			s.log.Warn("keeping the image for a resume failed", "component", d.start.Component, "err", cerr)
+		}
+		d.img.Close()
 		return
 	}
-	d.aborted = true
-	if err := d.img.Abort(); err != nil {
-		d.s.log.Warn("aborting the image failed", "component", d.start.Component, "err", err)
+	if aerr := d.img.Abort(); aerr != nil {
+		s.log.Warn("aborting the image failed", "component", d.start.Component, "err", aerr)
+	}
+	if jerr := s.j.setTransfer(nil); jerr != nil {
+		s.log.Warn("clearing the journal failed", "err", jerr)
 	}
 }
 
 // piece reads one piece announced by 7,10703 with AT+QIOTOTARD and writes
-// it to the image. It reports whether the component is complete; if not,
-// it asks for the next piece with AT+QIOTUPDATE=2.
+// it to the image; the bytes a resumed image already holds are not read
+// again. It reports whether the component is complete; if not, it asks
+// for the next piece with AT+QIOTUPDATE=2.
 func (d *download) piece(ctx context.Context, e Event) (bool, error) {
 	p, err := e.Piece()
 	if err != nil {
@@ -53,11 +173,18 @@ func (d *download) piece(ctx context.Context, e Event) (bool, error) {
 	if p.Component != d.start.Component || p.Size != d.start.Size {
 		return false, fmt.Errorf("mcu: %s: the piece does not belong to the download of %s (%d bytes)", e.Line, d.start.Component, d.start.Size)
 	}
-	if p.Start != d.read {
-		return false, fmt.Errorf("mcu: %s: piece at byte %d, want the one at byte %d", e.Line, p.Start, d.read)
+	if p.Start != d.nextPiece {
+		return false, fmt.Errorf("mcu: %s: piece at byte %d, want the one at byte %d", e.Line, p.Start, d.nextPiece)
 	}
 	d.pieces++
-	for end := p.Start + p.Len; d.read < end; {
+	d.rec.PieceStart, d.rec.PieceLen = p.Start, p.Len
+	end := p.Start + p.Len
+	d.nextPiece = end
+	if end <= d.read {
+		d.s.log.Debug("piece already in the target", "component", p.Component, "start", p.Start, "len", p.Len)
+	}
+	durable := d.s.j.path != ""
+	for d.read < end {
 		want := min(int64(d.s.cfg.Block), end-d.read)
 		data, err := d.readBlock(ctx, d.read, want)
 		if err != nil {
@@ -66,8 +193,14 @@ func (d *download) piece(ctx context.Context, e Event) (bool, error) {
 		if _, err := d.img.WriteAt(data, d.read); err != nil {
 			return false, fmt.Errorf("mcu: %s: writing %d bytes at %d to %s: %w", d.start.Component, len(data), d.read, d.s.cfg.Target, err)
 		}
+		d.sums.add(data)
 		d.read += int64(len(data))
 		d.blocks++
+		if durable {
+			if err := d.checkpoint(); err != nil {
+				return false, fmt.Errorf("mcu: %s: %w", d.start.Component, err)
+			}
+		}
 		d.s.progress()
 	}
 	if d.read == d.start.Size {
@@ -77,9 +210,14 @@ func (d *download) piece(ctx context.Context, e Event) (bool, error) {
 	return false, err
 }
 
-// readBlock reads up to n bytes at off with AT+QIOTOTARD. It asks again,
-// up to readTries times in all, after a timeout, an ERROR or an answer
-// that does not fit the question (start, length, framing).
+// errReadTimeout ends an AT+QIOTOTARD that did not answer in time.
+var errReadTimeout = errors.New("no answer in time")
+
+// readBlock reads up to n bytes at off with AT+QIOTOTARD. The header must
+// come within ReadTimeout and the payload within PayloadTimeout after it
+// (spec §1). It asks again, up to readTries times in all, after a
+// timeout, an ERROR or an answer that does not fit the question (start,
+// length, framing).
 func (d *download) readBlock(ctx context.Context, off, n int64) ([]byte, error) {
 	cmd := set("+QIOTOTARD", atcmd.Int(off), atcmd.Int(n))
 	var lastErr error
@@ -87,9 +225,18 @@ func (d *download) readBlock(ctx context.Context, off, n int64) ([]byte, error) 
 		if try > 0 {
 			d.s.log.Warn("block read failed; asking again", "component", d.start.Component, "offset", off, "try", try+1, "err", lastErr)
 		}
-		rctx, cancel := context.WithTimeout(ctx, d.s.cfg.ReadTimeout)
-		resp, err := d.s.c.DoPayload(rctx, cmd, otardPayload)
-		cancel()
+		rctx, cancel := context.WithCancelCause(ctx)
+		timer := time.AfterFunc(d.s.cfg.ReadTimeout, func() { cancel(fmt.Errorf("header: %w: %w", errReadTimeout, context.DeadlineExceeded)) })
+		length := func(line string) (int, bool) {
+			n, ok := otardPayload(line)
+			if ok {
+				timer.Reset(d.s.cfg.PayloadTimeout)
+			}
+			return n, ok
+		}
+		resp, err := d.s.c.DoPayload(rctx, cmd, length)
+		timer.Stop()
+		cancel(nil)
 		if err != nil {
 			lastErr = err
 			if ctx.Err() != nil || errors.Is(err, atcmd.ErrClosed) {
@@ -103,7 +250,7 @@ func (d *download) readBlock(ctx context.Context, off, n int64) ([]byte, error) 
 		}
 		lastErr = err
 	}
-	return nil, fmt.Errorf("mcu: %s: %s failed %d times: %w", d.start.Component, cmd, readTries, lastErr)
+	return nil, fmt.Errorf("mcu: %s: %s failed %d times: %w", d.start.Component, cmd, readTries, linkErr(ctx, lastErr))
 }
 
 // otardData checks the answer to AT+QIOTOTARD=off,n and returns its
@@ -134,36 +281,54 @@ func otardData(resp *atcmd.Response, off, n int64) ([]byte, error) {
 	return resp.Payload[:got], nil
 }
 
-// finish verifies a complete image against the digests of 7,10701, read
-// back from the target, then reports "updating" (AT+QIOTUPDATE=3),
-// commits the image and reports the new version (AT+QIOTMCUVER).
+// finish completes the image in the target, reads it back and checks it
+// against the digests of 7,10701, then reports "updating"
+// (AT+QIOTUPDATE=3).
 func (s *session) finish(ctx context.Context) error {
 	d := s.cur
 	comp := d.start.Component
-	if err := d.img.Sync(); err != nil {
+	if err := d.checkpoint(); err != nil {
 		return fmt.Errorf("mcu: %s: writing the image to %s: %w", comp, s.cfg.Target, err)
 	}
-	got, err := plan.Digest(io.NewSectionReader(d.img, 0, d.start.Size))
+	got, err := digestImage(d.img, d.start.Size, s.cfg.CRC)
 	if err != nil {
 		return fmt.Errorf("mcu: %s: reading the image back from %s: %w", comp, s.cfg.Target, err)
 	}
-	if err := d.verify(got); err != nil {
+	if what, where := mismatch(d.start, got, s.cfg.CRC, d.sums); what != "" {
+		s.log.Error("image verification failed", "component", comp, "version", d.offer.Target, "target", s.cfg.Target.String(),
+			"mismatch", what, "differing_bytes", where)
+		return fmt.Errorf("mcu: %s %s: %w: the image in %s has %s; differing bytes: %s; nothing was reported and the old image stays; try the update again",
+			comp, d.offer.Target, ErrVerify, s.cfg.Target, what, where)
+	}
+	s.log.Info("image verified", "component", comp, "md5", got.MD5, "crc", got.CRC, "crc_variant", s.cfg.CRC, "sha256", d.start.SHA256 != "")
+	d.digests = got.Digests
+	d.rec.Phase = recVerified
+	if err := s.j.setTransfer(&d.rec); err != nil {
 		return err
 	}
-	s.log.Info("image verified", "component", comp, "md5", got.MD5, "crc", got.CRC, "sha256", d.start.SHA256 != "")
-	d.digests = got
 	_, err = s.do(ctx, set("+QIOTUPDATE", atcmd.Int(3)))
 	return err
 }
 
-// report makes the verified image the running one and reports its
-// version with AT+QIOTMCUVER; 7,10705 is then awaited.
+// report makes the verified image the running one (on trial), reports
+// its version with AT+QIOTMCUVER and confirms it; 7,10705 is then awaited.
 func (s *session) report(ctx context.Context) error {
 	d := s.cur
-	comp, got := d.start.Component, d.digests
+	comp := d.start.Component
+	d.rec.Phase = recCommitting
+	if err := s.j.setTransfer(&d.rec); err != nil {
+		return err
+	}
 	where, err := d.img.Commit(ctx)
 	if err != nil {
-		d.abort()
+		if powerLost(err) {
+			return err
+		}
+		d.img.Abort()
+		d.committed = true // nothing left to clean up
+		if jerr := s.j.setTransfer(nil); jerr != nil {
+			s.log.Warn("clearing the journal failed", "err", jerr)
+		}
 		// The module waits for the version report: the old version
 		// tells it the update failed (spec §9, row 25).
 		if _, rerr := s.do(ctx, set("+QIOTMCUVER", atcmd.Str(comp), atcmd.Str(d.from))); rerr != nil {
@@ -172,40 +337,25 @@ func (s *session) report(ctx context.Context) error {
 		return fmt.Errorf("mcu: %s: the image is verified but could not be made the running one: %w", comp, err)
 	}
 	d.committed = true
-	s.log.Info("image written", "component", comp, "version", d.offer.Target, "where", where)
-	s.res.Updated = append(s.res.Updated, Updated{
-		Component: comp, From: d.from, To: d.offer.Target, Digests: got,
-		SHA256: d.start.SHA256 != "", Blocks: d.blocks, Pieces: d.pieces, Where: where,
-		Duration: time.Since(d.began),
-	})
-	if _, err = s.do(ctx, set("+QIOTMCUVER", atcmd.Str(comp), atcmd.Str(d.offer.Target))); err != nil {
+	d.rec.Phase = recCommitted
+	if err := s.j.setTransfer(&d.rec); err != nil {
 		return err
 	}
+	s.log.Info("image written", "component", comp, "version", d.offer.Target, "where", where)
+	if _, err = s.do(ctx, set("+QIOTMCUVER", atcmd.Str(comp), atcmd.Str(d.offer.Target))); err != nil {
+		return err // the journal reports it after a restart
+	}
+	if err := s.confirm(ctx, d.img, d.rec); err != nil {
+		return err
+	}
+	if err := s.j.finish(comp, d.offer.Target); err != nil {
+		return err
+	}
+	s.res.Updated = append(s.res.Updated, Updated{
+		Component: comp, From: d.from, To: d.offer.Target, Digests: d.digests,
+		SHA256: d.start.SHA256 != "", Blocks: d.blocks, Pieces: d.pieces, Resumed: d.resumed, Where: where,
+		Duration: time.Since(d.began),
+	})
 	s.phase = reporting
-	return nil
-}
-
-// verify compares what the target holds with the digests of 7,10701:
-// size, MD5 and CRC always, SHA-256 when the module sent one. The error
-// names every digest that differs.
-func (d *download) verify(got plan.Digests) error {
-	st := d.start
-	var bad []string
-	if got.Size != st.Size {
-		bad = append(bad, fmt.Sprintf("size %d, want %d", got.Size, st.Size))
-	}
-	if got.MD5 != st.MD5 {
-		bad = append(bad, fmt.Sprintf("MD5 %s, want %s", got.MD5, st.MD5))
-	}
-	if got.CRC != st.CRC {
-		bad = append(bad, fmt.Sprintf("%s %d, want %d", plan.DefaultCRC, got.CRC, st.CRC))
-	}
-	if st.SHA256 != "" && got.SHA256 != st.SHA256 {
-		bad = append(bad, fmt.Sprintf("SHA-256 %s, want %s", got.SHA256, st.SHA256))
-	}
-	if len(bad) > 0 {
-		return fmt.Errorf("mcu: %s %s: %w: the image in %s has %s; nothing was reported and the old image stays; try the update again",
-			st.Component, d.offer.Target, ErrVerify, d.s.cfg.Target, strings.Join(bad, "; "))
-	}
 	return nil
 }

@@ -1,9 +1,11 @@
 package mcu_test
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/atota/atota/agent/mcu"
+	"github.com/atota/atota/flashsim"
 )
 
 func ExampleEvent_Offer() {
@@ -38,4 +40,17 @@ func ExampleSignalDBm() {
 	// 25 -63 true
 	// 31 -51 true
 	// 99 0 false
+}
+
+func ExampleNewFlashTarget() {
+	p, _ := flashsim.LookupPart("stm32f103c8")
+	f := flashsim.New(p) // the MCU's flash, which outlives resets
+	target, err := mcu.NewFlashTarget(f)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	free, _ := target.Capacity(context.Background())
+	fmt.Println(target, free)
+	// Output: flashsim (in memory) (stm32f103c8, slot A running) 31744
 }

@@ -42,7 +42,8 @@ type fakeModule struct {
 	srv *atcmd.Server
 
 	mu       sync.Mutex
-	cmds     []string // command lines received, in order
+	versions map[string]string // reported with AT+QIOTMCUVER
+	cmds     []string          // command lines received, in order
 	sha      bool
 	started  bool
 	updating bool
@@ -51,6 +52,7 @@ type fakeModule struct {
 	pStart   int64
 	pLen     int64
 	reads    int
+	bytes    int64 // payload bytes sent in answer to AT+QIOTOTARD
 }
 
 // fakeComp is one component of the fake's plan.
@@ -146,6 +148,10 @@ func (m *fakeModule) mcuver(ctx context.Context, w atcmd.ResponseWriter, r *atcm
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.versions == nil {
+		m.versions = map[string]string{}
+	}
+	m.versions[id] = v
 	if !m.updating || m.comps[m.cur].ID != id {
 		return nil
 	}
@@ -155,8 +161,11 @@ func (m *fakeModule) mcuver(ctx context.Context, w atcmd.ResponseWriter, r *atcm
 		return nil
 	}
 	m.notify("+QIOTEVT: 7,10705")
-	if m.cur+1 < len(m.comps) {
-		m.startComponent(m.cur + 1)
+	for i := m.cur + 1; i < len(m.comps); i++ {
+		if m.versions[m.comps[i].ID] != m.comps[i].Target {
+			m.startComponent(i)
+			break
+		}
 	}
 	return nil
 }
@@ -184,7 +193,18 @@ func (m *fakeModule) otareq(ctx context.Context, w atcmd.ResponseWriter, r *atcm
 	if m.noOffer {
 		return nil
 	}
-	for _, c := range m.comps {
+	// As the real module: a request during a transfer starts over from
+	// the offer (an MCU that was reset), and components already at their
+	// target version are not offered.
+	m.started, m.updating = false, false
+	first := true
+	for i, c := range m.comps {
+		if m.versions[c.ID] == c.Target {
+			continue
+		}
+		if first {
+			m.cur, first = i, false
+		}
 		space := c.Space
 		if space == 0 {
 			space = int64(len(c.Data))
@@ -215,7 +235,7 @@ func (m *fakeModule) update(ctx context.Context, w atcmd.ResponseWriter, r *atcm
 	case 1:
 		if !m.started {
 			m.started = true
-			m.startComponent(0)
+			m.startComponent(m.cur)
 		}
 	case 2:
 		c := m.comps[m.cur]
@@ -288,6 +308,11 @@ func (m *fakeModule) read(ctx context.Context, w atcmd.ResponseWriter, r *atcmd.
 	w.WriteLine(fmt.Sprintf("+QIOTOTARD: %d,%d", a.Start, a.Len))
 	w.Write(a.Data)
 	_, err := w.Write([]byte("\r\n"))
+	if err == nil && ctx.Err() == nil {
+		m.mu.Lock()
+		m.bytes += int64(len(a.Data))
+		m.mu.Unlock()
+	}
 	return err
 }
 
@@ -300,4 +325,11 @@ func (m *fakeModule) count(prefix string) int {
 		}
 	}
 	return n
+}
+
+// readBytes returns how many payload bytes AT+QIOTOTARD answers carried.
+func (m *fakeModule) readBytes() int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.bytes
 }

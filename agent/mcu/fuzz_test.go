@@ -2,6 +2,9 @@ package mcu
 
 import (
 	"fmt"
+	"os"
+	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -83,5 +86,60 @@ func FuzzOtardHeader(f *testing.F) {
 		if !ok2 || s2 != start || n2 != n {
 			t.Fatalf("%q parsed to %d,%d; %q parses to %d,%d,%v", line, start, n, canon, s2, n2, ok2)
 		}
+	})
+}
+
+// FuzzLoadJournal checks that any journal file either loads as a journal
+// that saves and loads back the same, or is refused with an error naming
+// it; never a panic.
+func FuzzLoadJournal(f *testing.F) {
+	f.Add([]byte(`{"format":1,"target":"t","installed":{"A":"2"},"transfer":{"component":"A","size":10,"committed":4,"phase":"downloading","image":"slot=B size=10"}}`))
+	f.Add([]byte(`{"format":1,"target":"t"}`))
+	f.Add([]byte(`{"format":1,"target":"t","transfer":{"component":"","size":-1}}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		dir := t.TempDir()
+		path := dir + "/j.json"
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		j, err := loadJournal(path, "t")
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "mcu: journal") {
+				t.Fatalf("error %q does not name the journal", err)
+			}
+			return
+		}
+		if err := j.save(); err != nil {
+			t.Fatal(err)
+		}
+		k, err := loadJournal(path, "t")
+		if err != nil {
+			t.Fatalf("a journal saved by save does not load: %v", err)
+		}
+		if !reflect.DeepEqual(k.st, j.st) {
+			t.Fatalf("reloaded %+v, saved %+v", k.st, j.st)
+		}
+	})
+}
+
+// FuzzOpenTarget checks that target specs are parsed without panics and
+// refused with an "mcu: " error.
+func FuzzOpenTarget(f *testing.F) {
+	for _, s := range []string{"stm32:/dev/ttyUSB0?baud=115200&addr=0x08004000&go=false&part=stm32f407vg&parity=none",
+		"flashsim:x.bin?part=nrf52840", "file:a.bin", "exec:cp {} /tmp/x", "stm32:tcp://127.0.0.1:1?addr=4"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, spec string) {
+		if strings.HasPrefix(spec, "flashsim:") || strings.HasPrefix(spec, "file:") {
+			return // these touch the file system
+		}
+		tg, err := OpenTarget(spec, WithWorkDir(t.TempDir()))
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "mcu: ") {
+				t.Fatalf("error %q lacks the package prefix", err)
+			}
+			return
+		}
+		tg.Close()
 	})
 }

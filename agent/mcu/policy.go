@@ -57,6 +57,11 @@ func (s *session) readCSQ(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	return parseCSQ(resp)
+}
+
+// parseCSQ returns the rssi of an AT+CSQ answer.
+func parseCSQ(resp *atcmd.Response) (int, error) {
 	v, ok := resp.Value("+CSQ")
 	if !ok {
 		return 0, fmt.Errorf("mcu: AT+CSQ: no +CSQ line in the answer %q", resp.Lines)
@@ -96,7 +101,11 @@ func (s *session) checkPolicy(ctx context.Context, o Offer) error {
 	if dbm < o.MinSignalDBm {
 		return &PolicyError{Component: o.Component, What: "signal", Have: int64(dbm), Need: int64(o.MinSignalDBm), Unit: " dBm"}
 	}
-	if free := s.cfg.Target.Capacity(); free < o.Size {
+	free, err := s.cfg.Target.Capacity(ctx)
+	if err != nil {
+		return fmt.Errorf("mcu: cannot check the plan's space minimum for %s: %w", o.Component, err)
+	}
+	if free < o.Size {
 		return &PolicyError{Component: o.Component, What: "space", Have: free, Need: o.Size, Unit: " bytes",
 			Detail: fmt.Sprintf("space in %s is %d bytes, below the plan's %d bytes (short by %d bytes)", s.cfg.Target, free, o.Size, o.Size-free)}
 	}

@@ -302,16 +302,19 @@ type memImage struct {
 	buf []byte
 }
 
-func (t *memTarget) Open(ctx context.Context, component string, size int64) (Image, error) {
-	return &memImage{t: t, buf: make([]byte, size)}, nil
+func (t *memTarget) Open(ctx context.Context, spec ImageSpec) (Image, error) {
+	return &memImage{t: t, buf: make([]byte, spec.Size)}, nil
 }
-func (t *memTarget) Capacity() int64 { return 1 << 20 }
-func (t *memTarget) Close() error    { return nil }
-func (t *memTarget) String() string  { return "mem" }
+func (t *memTarget) Capacity(context.Context) (int64, error) { return 1 << 20, nil }
+func (t *memTarget) Close() error                            { return nil }
+func (t *memTarget) String() string                          { return "mem" }
 
 func (im *memImage) WriteAt(p []byte, off int64) (int, error) { return copy(im.buf[off:], p), nil }
 func (im *memImage) ReadAt(p []byte, off int64) (int, error)  { return copy(p, im.buf[off:]), nil }
-func (im *memImage) Sync() error                              { return nil }
+func (im *memImage) Sync() (int64, error)                     { return int64(len(im.buf)), nil }
+func (im *memImage) State() string                            { return "mem" }
+func (im *memImage) Confirm() error                           { return nil }
+func (im *memImage) Close() error                             { return nil }
 func (im *memImage) Abort() error {
 	im.t.mu.Lock()
 	defer im.t.mu.Unlock()

@@ -10,6 +10,7 @@ import (
 
 	"github.com/atota/atota/agent/plan"
 	"github.com/atota/atota/atcmd"
+	"github.com/atota/atota/flashsim"
 )
 
 // Component is one firmware component of the MCU and its current version.
@@ -25,8 +26,8 @@ type Progress struct {
 	Total     int64
 }
 
-// Config configures an OTA cycle. Start from DefaultConfig; Run uses the
-// default for a zero timeout, Block or Battery.
+// Config configures an OTA cycle. Start from DefaultConfig; a zero
+// timeout, Block, Battery or PolicyPoll takes the default.
 type Config struct {
 	Components []Component // reported with AT+QIOTMCUVER, in this order
 	// Battery returns the battery level in percent.
@@ -34,12 +35,25 @@ type Config struct {
 	Target  Target
 	SHA256  bool // ask for plans with AT+QIOTOTAREQ=1
 	Block   int  // AT+QIOTOTARD read size
+	// Journal is the file the MCU keeps its progress in, to resume after
+	// a reset; "" keeps none (an Agent still resumes after a lost link).
+	Journal string
+	// CRC is the CRC-32 variant of the module's <CRC> (spec §5: uncertain;
+	// plan.DefaultCRC, MPEG-2, unless set).
+	CRC plan.CRCVariant
 
 	CommandTimeout  time.Duration // a plain command (spec §1: 1 s)
-	ReadTimeout     time.Duration // an AT+QIOTOTARD with its payload (3 s + 10 s)
+	ReadTimeout     time.Duration // AT+QIOTOTARD to its header (spec §1: 3 s)
+	PayloadTimeout  time.Duration // the header to the end of its payload (spec §1: 10 s)
 	RegisterTimeout time.Duration // AT+QIOTREG=1 to 3,10200
 	PlanTimeout     time.Duration // AT+QIOTOTAREQ to 7,10700
 	EventTimeout    time.Duration // between the events of a transfer
+	// ModuleTimeout is how long an Agent waits for a module that stopped
+	// answering or whose link went away before it gives up.
+	ModuleTimeout time.Duration
+	// PolicyPoll is how often an Agent measures again a minimum that made
+	// it refuse a plan.
+	PolicyPoll time.Duration
 
 	Progress func(Progress)
 	Logger   *slog.Logger
@@ -50,11 +64,15 @@ func DefaultConfig() Config {
 	return Config{
 		Battery:         func(context.Context) (int, error) { return 100, nil },
 		Block:           1024,
+		CRC:             plan.DefaultCRC,
 		CommandTimeout:  time.Second,
-		ReadTimeout:     13 * time.Second,
+		ReadTimeout:     3 * time.Second,
+		PayloadTimeout:  10 * time.Second,
 		RegisterTimeout: 60 * time.Second,
 		PlanTimeout:     10 * time.Second,
 		EventTimeout:    60 * time.Second,
+		ModuleTimeout:   5 * time.Minute,
+		PolicyPoll:      30 * time.Second,
 	}
 }
 
@@ -67,8 +85,9 @@ type Updated struct {
 	From, To  string
 	Digests   plan.Digests // of the image read back from the target
 	SHA256    bool         // the module sent a SHA-256 and it matched
-	Blocks    int          // AT+QIOTOTARD reads
+	Blocks    int          // AT+QIOTOTARD reads in this run
 	Pieces    int
+	Resumed   int64  // bytes already in the target when this run took the image up
 	Where     string // where the image now runs
 	Duration  time.Duration
 }
@@ -86,6 +105,11 @@ type Result struct {
 // digests; nothing was reported and the old image stays the one that runs.
 var ErrVerify = errors.New("image verification failed")
 
+// ErrLink is wrapped by errors of a link that failed: the port closed, or
+// the module stopped answering. An Agent waits for the module and goes
+// on from the journal.
+var ErrLink = errors.New("link to the module failed")
+
 // session is one OTA cycle on a link.
 type session struct {
 	cfg  Config
@@ -93,6 +117,10 @@ type session struct {
 	log  *slog.Logger
 	evt  *atcmd.Subscription
 	held []Event // OTA events that came while registering
+	j    *journal
+	// keep: on an error, keep a partly written image for a resume (there
+	// is a journal file, or an Agent will run again) rather than abort it.
+	keep bool
 
 	transfer
 	res Result
@@ -100,21 +128,33 @@ type session struct {
 
 // Run performs one OTA cycle over the AT client c: declare the component
 // versions, register, ask for a plan, check its minimums, read, verify and
-// write every component, report the new versions. A refusal by policy is a
-// *PolicyError after AT+QIOTUPDATE=0; an image that does not match its
-// digests is an error wrapping ErrVerify. On any error after the target
-// was opened the new image is aborted and the running one stays.
+// write every component, report the new versions. With Config.Journal it
+// first finishes what a previous run left (an image verified or committed
+// before a reset) and resumes a transfer where the journal says. A refusal
+// by policy is a *PolicyError after AT+QIOTUPDATE=0; an image that does
+// not match its digests is an error wrapping ErrVerify; a failed link
+// wraps ErrLink. Without a journal, an image not committed when Run fails
+// is aborted and the running one stays.
 func Run(ctx context.Context, c *atcmd.Client, cfg Config) (*Result, error) {
 	cfg, err := cfg.check()
 	if err != nil {
 		return nil, err
 	}
-	s := &session{cfg: cfg, c: c, log: cfg.Logger, evt: c.Subscribe("+QIOTEVT:")}
-	defer s.evt.Close()
-	if err := s.prepare(ctx); err != nil {
+	j, err := loadJournal(cfg.Journal, targetID(cfg.Target))
+	if err != nil {
 		return nil, err
 	}
-	err = s.run(ctx)
+	return run(ctx, c, cfg, j, cfg.Journal != "")
+}
+
+// run is Run with a journal already loaded.
+func run(ctx context.Context, c *atcmd.Client, cfg Config, j *journal, keep bool) (*Result, error) {
+	s := &session{cfg: cfg, c: c, log: cfg.Logger, evt: c.Subscribe("+QIOTEVT:"), j: j, keep: keep}
+	defer s.evt.Close()
+	if err := s.prepare(ctx); err != nil {
+		return &s.res, err
+	}
+	err := s.run(ctx)
 	return &s.res, err
 }
 
@@ -143,15 +183,21 @@ func (cfg Config) check() (Config, error) {
 	if cfg.Block < 0 || cfg.Block > maxBlock {
 		return cfg, fmt.Errorf("mcu: block size %d: want 1 to %d", cfg.Block, maxBlock)
 	}
+	if cfg.CRC != plan.MPEG2 && cfg.CRC != plan.IEEE {
+		return cfg, fmt.Errorf("mcu: CRC variant %v: want plan.MPEG2 or plan.IEEE", cfg.CRC)
+	}
 	if cfg.Battery == nil {
 		cfg.Battery = def.Battery
 	}
 	for _, d := range []struct{ p, def *time.Duration }{
 		{&cfg.CommandTimeout, &def.CommandTimeout},
 		{&cfg.ReadTimeout, &def.ReadTimeout},
+		{&cfg.PayloadTimeout, &def.PayloadTimeout},
 		{&cfg.RegisterTimeout, &def.RegisterTimeout},
 		{&cfg.PlanTimeout, &def.PlanTimeout},
 		{&cfg.EventTimeout, &def.EventTimeout},
+		{&cfg.ModuleTimeout, &def.ModuleTimeout},
+		{&cfg.PolicyPoll, &def.PolicyPoll},
 	} {
 		if *d.p <= 0 {
 			*d.p = *d.def
@@ -163,13 +209,29 @@ func (cfg Config) check() (Config, error) {
 	return cfg, nil
 }
 
+// linkErr marks err, from the link to the module, as ErrLink unless the
+// caller's context ended or the module answered (ERROR).
+func linkErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil || errors.Is(err, atcmd.ErrError) || errors.As(err, new(atcmd.CMEError)) || errors.Is(err, ErrLink) {
+		return err
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, atcmd.ErrClosed) {
+		return fmt.Errorf("%w: %w", ErrLink, err)
+	}
+	return err
+}
+
+// powerLost reports whether err means the simulated MCU lost power: it
+// stops at once, as a real one would, and its journal says the rest.
+func powerLost(err error) bool { return errors.Is(err, flashsim.ErrPowerCut) }
+
 // do runs one command with the command timeout.
 func (s *session) do(ctx context.Context, cmd atcmd.Command) (*atcmd.Response, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.CommandTimeout)
+	cctx, cancel := context.WithTimeout(ctx, s.cfg.CommandTimeout)
 	defer cancel()
-	resp, err := s.c.Do(ctx, cmd)
+	resp, err := s.c.Do(cctx, cmd)
 	if err != nil {
-		return resp, fmt.Errorf("mcu: %s: %w", cmd, err)
+		return resp, fmt.Errorf("mcu: %s: %w", cmd, linkErr(ctx, err))
 	}
 	return resp, nil
 }
@@ -178,8 +240,17 @@ func set(name string, args ...atcmd.Arg) atcmd.Command {
 	return atcmd.Command{Name: name, Kind: atcmd.Set, Args: args}
 }
 
-// prepare syncs with the module, declares the components, registers and
-// asks for a plan.
+// version returns the version to report for a component: the one this
+// MCU installed, by the journal, else the configured one.
+func (s *session) version(c Component) string {
+	if v, ok := s.j.installedVersion(c.ID); ok {
+		return v
+	}
+	return c.Version
+}
+
+// prepare syncs with the module, finishes what a previous run left,
+// declares the components, registers and asks for a plan.
 func (s *session) prepare(ctx context.Context) error {
 	var err error
 	for range 3 {
@@ -188,13 +259,26 @@ func (s *session) prepare(ctx context.Context) error {
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("mcu: the module does not answer AT; check the port and its baud rate: %w", err)
+		return fmt.Errorf("mcu: the module does not answer AT; check the port and its baud rate: %w", linkErr(ctx, err))
 	}
 	if _, err := s.do(ctx, set("E", atcmd.Int(0))); err != nil {
 		return err
 	}
+	confirm, err := s.recover(ctx)
+	if err != nil {
+		return err
+	}
 	for _, comp := range s.cfg.Components {
-		if _, err := s.do(ctx, set("+QIOTMCUVER", atcmd.Str(comp.ID), atcmd.Str(comp.Version))); err != nil {
+		v := s.version(comp)
+		if confirm != nil && confirm.rec.Component == comp.ID {
+			v = confirm.rec.To
+		}
+		if _, err := s.do(ctx, set("+QIOTMCUVER", atcmd.Str(comp.ID), atcmd.Str(v))); err != nil {
+			return err
+		}
+	}
+	if confirm != nil {
+		if err := confirm.done(ctx); err != nil {
 			return err
 		}
 	}
@@ -231,7 +315,7 @@ func (s *session) register(ctx context.Context) error {
 	for {
 		e, err := s.readEvent(wctx)
 		if err != nil {
-			return fmt.Errorf("mcu: registration: no +QIOTEVT: 3,10200 within %v after AT+QIOTREG=1: %w", s.cfg.RegisterTimeout, err)
+			return fmt.Errorf("mcu: registration: no +QIOTEVT: 3,10200 within %v after AT+QIOTREG=1: %w", s.cfg.RegisterTimeout, linkErr(ctx, err))
 		}
 		switch {
 		case e.Type == 3 && e.Code == evtOK:

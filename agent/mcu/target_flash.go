@@ -4,18 +4,27 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
+	"path/filepath"
+	"strings"
 
 	"github.com/atota/atota/flashsim"
 )
 
 // flashTarget writes the image into the inactive slot of a simulated
-// flash with A/B slots, sets it pending, boots it and confirms it; the
-// flash file is saved atomically afterwards.
+// flash with A/B slots (flashsim.Device): sectors are erased as the
+// writes reach them, Commit sets the image pending and boots it, Confirm
+// (after the version report) makes it the active slot. Opening the
+// target is a reset of the simulated MCU: it boots, which counts a try of
+// an image on trial, and the device reverts one not confirmed within its
+// tries. With a file, every change is made durable through a
+// flashsim.Store.
 type flashTarget struct {
-	path string
-	dev  *flashsim.Device
+	spec  string          // flashsim:ABS?part=NAME; "" in memory
+	store *flashsim.Store // nil in memory
+	dev   *flashsim.Device
 }
 
 func openFlashTarget(spec string) (*flashTarget, error) {
@@ -23,58 +32,200 @@ func openFlashTarget(spec string) (*flashTarget, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mcu: target flashsim:%s: %w", spec, err)
 	}
-	f, err := flashsim.Open(path, part)
+	store, err := flashsim.OpenStore(path, part)
 	if err != nil {
 		return nil, fmt.Errorf("mcu: target flashsim:%s: %w", spec, err)
 	}
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
+	t, err := newFlashTarget(store.Flash(), store, "flashsim:"+flashsim.FormatTarget(path, store.Flash().Part().Name))
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("mcu: target flashsim:%s: %w", spec, err)
+	}
+	return t, nil
+}
+
+// NewFlashTarget returns a target over a simulated flash held in memory,
+// laid out by flashsim.DefaultLayout: for simulations and power-cut
+// tests, where the flash outlives the target as a device's flash outlives
+// a reset. Like OpenTarget("flashsim:..."), it boots the device.
+func NewFlashTarget(f *flashsim.Flash, opts ...flashsim.Option) (Target, error) {
+	t, err := newFlashTarget(f, nil, "", opts...)
+	if err != nil {
+		return nil, fmt.Errorf("mcu: flash target: %w", err)
+	}
+	return t, nil
+}
+
+func newFlashTarget(f *flashsim.Flash, store *flashsim.Store, spec string, opts ...flashsim.Option) (*flashTarget, error) {
 	l, err := flashsim.DefaultLayout(f.Part())
 	if err != nil {
-		return nil, fmt.Errorf("mcu: target flashsim:%s: %w", spec, err)
+		return nil, err
 	}
-	d, err := flashsim.NewDevice(f, l)
+	d, err := flashsim.NewDevice(f, l, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("mcu: target flashsim:%s: %w", spec, err)
+		return nil, err
 	}
+	t := &flashTarget{spec: spec, store: store, dev: d}
 	if _, err := d.Boot(); err != nil {
-		return nil, fmt.Errorf("mcu: target flashsim:%s: boot: %w", spec, err)
+		return nil, fmt.Errorf("boot: %w", err)
 	}
-	return &flashTarget{path: path, dev: d}, nil
+	// Boot counted a try of an image on trial, or reverted it.
+	if err := t.persist(); err != nil {
+		return nil, err
+	}
+	return t, nil
 }
+
+// persist makes the flash's changes durable.
+func (t *flashTarget) persist() error {
+	if t.store == nil {
+		return nil
+	}
+	return t.store.Sync()
+}
+
+// save writes the whole flash file, folding the operation log in.
+func (t *flashTarget) save() error {
+	if t.store == nil {
+		return nil
+	}
+	return t.store.Save()
+}
+
+// Spec returns the target as opened, with an absolute path.
+func (t *flashTarget) Spec() string { return t.spec }
 
 func (t *flashTarget) String() string {
-	return fmt.Sprintf("flashsim:%s (%s, slot %s running)", t.path, t.dev.Flash().Part().Name, t.dev.Running())
+	name := "flashsim (in memory)"
+	if t.store != nil {
+		name = "flashsim:" + t.store.Path()
+	}
+	return fmt.Sprintf("%s (%s, slot %s running)", name, t.dev.Flash().Part().Name, t.dev.Running())
 }
 
-func (t *flashTarget) Capacity() int64 { return t.dev.Inactive().Size }
+func (t *flashTarget) Capacity(context.Context) (int64, error) { return t.dev.Inactive().Size, nil }
 
-func (t *flashTarget) Close() error { return nil }
+func (t *flashTarget) Close() error {
+	if t.store == nil {
+		return nil
+	}
+	return t.store.Close()
+}
 
-func (t *flashTarget) Open(ctx context.Context, component string, size int64) (Image, error) {
+// imageState is the State of an image of size bytes in slot s.
+func imageState(s flashsim.Slot, size int64) string {
+	return fmt.Sprintf("slot=%s size=%d", s, size)
+}
+
+// Trial returns the state of the image on trial and of the last image
+// confirmed, by the boot record.
+func (t *flashTarget) Trial() (pending, confirmed string) {
+	r := t.dev.Record()
+	switch {
+	case r.Pending.Name != 0:
+		pending = imageState(r.Pending, r.ImageSize)
+	case !r.Reverted && r.ImageSize > 0:
+		confirmed = imageState(r.Active, r.ImageSize)
+	}
+	return pending, confirmed
+}
+
+// Confirm makes the image on trial the active slot.
+func (t *flashTarget) Confirm() error {
+	if err := t.dev.Confirm(); err != nil {
+		return fmt.Errorf("mcu: target %s: confirm: %w", t, err)
+	}
+	if err := t.save(); err != nil {
+		return fmt.Errorf("mcu: target %s: %w", t, err)
+	}
+	return nil
+}
+
+// Revert gives the image on trial up.
+func (t *flashTarget) Revert() error {
+	if err := t.dev.Revert(); err != nil {
+		return fmt.Errorf("mcu: target %s: revert: %w", t, err)
+	}
+	if err := t.save(); err != nil {
+		return fmt.Errorf("mcu: target %s: %w", t, err)
+	}
+	return nil
+}
+
+func (t *flashTarget) Open(ctx context.Context, spec ImageSpec) (Image, error) {
 	slot := t.dev.Inactive()
-	if size <= 0 {
-		return nil, fmt.Errorf("mcu: target %s: image of %d bytes: want at least 1", t, size)
-	}
-	if size > slot.Size {
+	switch {
+	case spec.Size <= 0:
+		return nil, fmt.Errorf("mcu: target %s: image of %d bytes: want at least 1", t, spec.Size)
+	case spec.Size > slot.Size:
 		return nil, fmt.Errorf("mcu: target %s: %w: image of %d bytes, slot %s holds %d; use a larger part (?part=NAME)",
-			t, flashsim.ErrTooLarge, size, slot, slot.Size)
+			t, flashsim.ErrTooLarge, spec.Size, slot, slot.Size)
 	}
-	if err := t.dev.Flash().Erase(slot.Off, size); err != nil {
-		return nil, fmt.Errorf("mcu: target %s: erase slot %s: %w", t, slot, err)
+	f := t.dev.Flash()
+	im := &flashImage{t: t, slot: slot, size: spec.Size, unit: f.Part().WriteUnit, rewind: spec.Rewind}
+	if spec.Resume == "" {
+		return im, nil
 	}
-	return &flashImage{t: t, slot: slot, size: size, unit: t.dev.Flash().Part().WriteUnit}, nil
+	pending, _ := t.Trial()
+	base, tailHex, _ := strings.Cut(spec.Resume, " tail=")
+	tail, herr := hex.DecodeString(tailHex)
+	next := spec.Done - int64(len(tail))
+	switch {
+	case base != imageState(slot, spec.Size) || pending != "" || herr != nil:
+		return nil, fmt.Errorf("%w: %s: the journal's image is %q, the flash has slot %s free (on trial: %q)", ErrResume, t, spec.Resume, slot, pending)
+	case spec.Done < 0 || spec.Done > spec.Size || len(tail) >= im.unit ||
+		next%int64(im.unit) != 0 && spec.Done != spec.Size:
+		return nil, fmt.Errorf("%w: %s: %d bytes written with a tail of %d is not a whole number of %d-byte units", ErrResume, t, spec.Done, len(tail), im.unit)
+	}
+	im.next, im.pending = next, tail
+	if spec.Done == spec.Size && len(tail) == 0 {
+		im.next = (spec.Size + int64(im.unit) - 1) / int64(im.unit) * int64(im.unit)
+	}
+	if im.next > 0 {
+		// Every sector up to the one holding the last programmed byte
+		// was erased for this image; after that byte, the rest of its
+		// sector may hold a write the journal never heard of, or a torn
+		// one.
+		_, start, size, err := f.Sector(slot.Off + im.next - 1)
+		if err != nil {
+			return nil, err
+		}
+		im.erased = start + size - slot.Off
+		im.dirty = im.erased
+	}
+	return im, nil
 }
 
-// flashImage programs bytes that arrive in order, whole write units at a
-// time: a tail shorter than the unit waits in pending, a copy, for the
-// next bytes; Sync programs the last tail padded with 0xFF (programming
-// 0xFF leaves erased bits as they are).
+// flashImage programs the bytes that arrive in order, whole write units
+// at a time: a tail shorter than the unit waits in pending, a copy, for
+// the next bytes; the last tail is padded with 0xFF (programming 0xFF
+// leaves erased bits as they are). Sectors are erased when the writes
+// reach them.
 type flashImage struct {
 	t       *flashTarget
 	slot    flashsim.Slot
 	size    int64
 	unit    int
+	rewind  func(int64) error
 	pending []byte // bytes at next not yet programmed; shorter than unit
 	next    int64  // offset in the slot of the first byte not yet programmed
+	erased  int64  // sectors before this slot offset are erased for the image
+	dirty   int64  // [next, dirty) may hold leftovers of an interrupted write
+}
+
+// State names the slot and the size; while the image is incomplete it
+// also carries the bytes of an unfinished write unit (shorter than the
+// unit, so at most a few), which Sync counts as durable once the journal
+// holds this state.
+func (im *flashImage) State() string {
+	s := imageState(im.slot, im.size)
+	if len(im.pending) > 0 {
+		s += " tail=" + hex.EncodeToString(im.pending)
+	}
+	return s
 }
 
 func (im *flashImage) WriteAt(p []byte, off int64) (int, error) {
@@ -94,31 +245,130 @@ func (im *flashImage) WriteAt(p []byte, off int64) (int, error) {
 	return len(p), nil
 }
 
+// program writes b at next, erasing each sector when the writes reach it.
 func (im *flashImage) program(b []byte) error {
-	if len(b) == 0 {
-		return nil
+	f := im.t.dev.Flash()
+	for len(b) > 0 {
+		if im.next >= im.erased {
+			_, _, size, err := f.Sector(im.slot.Off + im.next)
+			if err != nil {
+				return err
+			}
+			if err := f.Erase(im.slot.Off+im.next, size); err != nil {
+				return fmt.Errorf("mcu: flash image: erase slot %s at offset %d: %w", im.slot, im.next, err)
+			}
+			im.erased = im.next + size
+		}
+		n := min(int64(len(b)), im.erased-im.next)
+		var err error
+		if im.next < im.dirty {
+			err = im.programOver(b[:n])
+		} else {
+			_, err = f.WriteAt(b[:n], im.slot.Off+im.next)
+		}
+		if err != nil {
+			return fmt.Errorf("mcu: flash image: program %d bytes at slot %s offset %d: %w", n, im.slot, im.next, err)
+		}
+		im.next += n
+		b = b[n:]
 	}
-	if _, err := im.t.dev.Flash().WriteAt(b, im.slot.Off+im.next); err != nil {
-		return fmt.Errorf("mcu: flash image: program %d bytes at slot %s offset %d: %w", len(b), im.slot, im.next, err)
-	}
-	im.next += int64(len(b))
 	return nil
 }
 
-// Sync programs the tail once the whole image has arrived; before that a
-// tail shorter than the write unit stays pending, since a unit cannot be
-// programmed twice on every part.
-func (im *flashImage) Sync() error {
-	if len(im.pending) == 0 || im.next+int64(len(im.pending)) < im.size {
-		return nil
-	}
-	tail := append(im.pending[:len(im.pending):len(im.pending)], bytes.Repeat([]byte{0xFF}, im.unit-len(im.pending))...)
-	if err := im.program(tail); err != nil {
+// programOver writes b at next where the flash may already hold it, or
+// part of it from a torn write: units that hold it are left alone, units
+// the flash can still turn into it are programmed, and any other unit
+// needs its sector erased and rewritten (repair).
+func (im *flashImage) programOver(b []byte) error {
+	f := im.t.dev.Flash()
+	at := im.slot.Off + im.next
+	cur := make([]byte, len(b))
+	if _, err := f.ReadAt(cur, at); err != nil {
 		return err
 	}
-	im.next = im.size
-	im.pending = nil
+	andBits := f.Part().Reprogram == flashsim.AndBits
+	u := im.unit
+	for i := 0; i < len(b); i += u {
+		want, have := b[i:i+u], cur[i:i+u]
+		switch {
+		case bytes.Equal(want, have):
+			continue
+		case allFF(have) || andBits && covers(have, want):
+			if _, err := f.WriteAt(want, at+int64(i)); err != nil {
+				return err
+			}
+		default:
+			return im.repair(b)
+		}
+	}
 	return nil
+}
+
+// repair erases the sector at next, whose start may hold durable bytes
+// of the image, and writes them back with b after them. The journal is
+// rewound to the sector's start first, so a power cut in between costs
+// a re-read of them, never a mixed image.
+func (im *flashImage) repair(b []byte) error {
+	f := im.t.dev.Flash()
+	_, start, size, err := f.Sector(im.slot.Off + im.next)
+	if err != nil {
+		return err
+	}
+	prefix := make([]byte, im.slot.Off+im.next-start)
+	if _, err := f.ReadAt(prefix, start); err != nil {
+		return err
+	}
+	if im.rewind != nil {
+		if err := im.rewind(start - im.slot.Off); err != nil {
+			return err
+		}
+	}
+	if err := f.Erase(start, size); err != nil {
+		return err
+	}
+	if _, err := f.WriteAt(append(prefix, b...), start); err != nil {
+		return err
+	}
+	im.dirty = im.next
+	return nil
+}
+
+// covers reports whether programming want over have (have AND want)
+// gives want: have has every 1 bit of want.
+func covers(have, want []byte) bool {
+	for i := range want {
+		if have[i]&want[i] != want[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func allFF(b []byte) bool {
+	for _, c := range b {
+		if c != 0xFF {
+			return false
+		}
+	}
+	return true
+}
+
+// Sync programs the tail once the whole image has arrived (before that a
+// tail shorter than the write unit stays pending, since a unit cannot be
+// programmed twice on every part, and State carries it) and makes the
+// flash durable.
+func (im *flashImage) Sync() (int64, error) {
+	if len(im.pending) > 0 && im.next+int64(len(im.pending)) == im.size {
+		tail := append(im.pending[:len(im.pending):len(im.pending)], bytes.Repeat([]byte{0xFF}, im.unit-len(im.pending))...)
+		if err := im.program(tail); err != nil {
+			return 0, err
+		}
+		im.pending = nil
+	}
+	if err := im.t.persist(); err != nil {
+		return 0, fmt.Errorf("mcu: flash image: %w", err)
+	}
+	return min(im.next+int64(len(im.pending)), im.size), nil
 }
 
 // ReadAt reads the image back from the slot: what the flash holds.
@@ -140,36 +390,43 @@ func (im *flashImage) ReadAt(p []byte, off int64) (int, error) {
 	return n, err
 }
 
+// Commit sets the image pending and boots it (a reset): it runs on trial
+// until Confirm.
 func (im *flashImage) Commit(ctx context.Context) (string, error) {
-	if im.next != im.size {
+	if im.next < im.size {
 		return "", fmt.Errorf("mcu: flash image: %d of %d bytes programmed; write the rest and Sync before Commit", im.next, im.size)
 	}
 	h := sha256.New()
 	if _, err := io.Copy(h, io.NewSectionReader(im, 0, im.size)); err != nil {
 		return "", fmt.Errorf("mcu: flash image: %w", err)
 	}
-	var sum [32]byte
-	copy(sum[:], h.Sum(nil))
 	d := im.t.dev
-	if err := d.SetPending(im.size, sum); err != nil {
+	if err := d.SetPending(im.size, [32]byte(h.Sum(nil))); err != nil {
 		return "", fmt.Errorf("mcu: flash image: %w", err)
 	}
 	running, err := d.Boot()
 	if err != nil {
 		return "", fmt.Errorf("mcu: flash image: boot: %w", err)
 	}
+	if err := im.t.save(); err != nil {
+		return "", fmt.Errorf("mcu: flash image: %w", err)
+	}
 	if running.Name != im.slot.Name {
 		return "", fmt.Errorf("mcu: flash image: the new image in slot %s did not boot (slot %s runs)", im.slot, running)
 	}
-	if err := d.Confirm(); err != nil {
-		return "", fmt.Errorf("mcu: flash image: %w", err)
+	where := "in memory"
+	if im.t.store != nil {
+		where = im.t.store.Path()
 	}
-	if err := d.Flash().Save(im.t.path); err != nil {
-		return "", fmt.Errorf("mcu: flash image: %w", err)
-	}
-	return fmt.Sprintf("%s, slot %s %s active", im.t.path, running, running.Region), nil
+	return fmt.Sprintf("%s, slot %s %s", where, running, running.Region), nil
 }
+
+// Confirm makes the slot the active one.
+func (im *flashImage) Confirm() error { return im.t.Confirm() }
 
 // Abort leaves the slot as it is: it is not pending, so the running image
 // keeps booting; the next image erases the slot again.
 func (im *flashImage) Abort() error { return nil }
+
+// Close keeps the slot as it is for a resume.
+func (im *flashImage) Close() error { return nil }

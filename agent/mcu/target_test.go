@@ -80,12 +80,12 @@ func TestFileTarget(t *testing.T) {
 			if got := tg.String(); got != "file:"+path {
 				t.Errorf("String() = %q", got)
 			}
-			im, err := tg.Open(ctx, "STM32", int64(len(img)))
+			im, err := tg.Open(ctx, ImageSpec{Component: "STM32", Size: int64(len(img))})
 			if err != nil {
 				t.Fatal(err)
 			}
 			writeBlocks(t, im, img)
-			if err := im.Sync(); err != nil {
+			if _, err := im.Sync(); err != nil {
 				t.Fatal(err)
 			}
 			if got := readAll(t, im, int64(len(img))); !bytes.Equal(got, img) {
@@ -169,16 +169,16 @@ func TestFlashTarget(t *testing.T) {
 			ft := tg.(*flashTarget)
 			for i, want := range []byte{'B', 'A'} {
 				inactive := ft.dev.Inactive()
-				if got := tg.Capacity(); got != inactive.Size {
+				if got, err := tg.Capacity(ctx); err != nil || got != inactive.Size {
 					t.Errorf("Capacity() = %d, want the inactive slot's %d", got, inactive.Size)
 				}
 				img := image(uint64(i), 20001)
-				im, err := tg.Open(ctx, "STM32", int64(len(img)))
+				im, err := tg.Open(ctx, ImageSpec{Component: "STM32", Size: int64(len(img))})
 				if err != nil {
 					t.Fatal(err)
 				}
 				writeBlocks(t, im, img)
-				if err := im.Sync(); err != nil {
+				if _, err := im.Sync(); err != nil {
 					t.Fatal(err)
 				}
 				if got := readAll(t, im, int64(len(img))); !bytes.Equal(got, img) {
@@ -190,6 +190,12 @@ func TestFlashTarget(t *testing.T) {
 				}
 				if !strings.Contains(where, "slot "+string(want)) {
 					t.Errorf("Commit = %q, want slot %c", where, want)
+				}
+				if got := ft.dev.Running().Name; got != want {
+					t.Errorf("after Commit slot %c runs, want %c on trial", got, want)
+				}
+				if err := im.Confirm(); err != nil {
+					t.Fatal(err)
 				}
 				if got := ft.dev.Active().Name; got != want {
 					t.Errorf("active slot %c, want %c", got, want)
@@ -217,16 +223,22 @@ func TestFlashTargetRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tg.Close()
-
-	if _, err := tg.Open(ctx, "STM32", tg.Capacity()+1); !errors.Is(err, flashsim.ErrTooLarge) || !strings.Contains(err.Error(), "stm32f103c8") {
+	capacity, err := tg.Capacity(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tg.Open(ctx, ImageSpec{Component: "STM32", Size: capacity + 1}); !errors.Is(err, flashsim.ErrTooLarge) || !strings.Contains(err.Error(), "stm32f103c8") {
 		t.Errorf("Open of an image larger than the slot = %v, want flashsim.ErrTooLarge naming the part", err)
 	}
-	if _, err := tg.Open(ctx, "STM32", 0); err == nil {
+	if _, err := tg.Open(ctx, ImageSpec{Component: "STM32"}); err == nil {
 		t.Error("Open of an empty image succeeded")
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("opening the target saved the flash file (%v); nothing changed", err)
 	}
 
 	img := image(3, 3001)
-	im, err := tg.Open(ctx, "STM32", int64(len(img)))
+	im, err := tg.Open(ctx, ImageSpec{Component: "STM32", Size: int64(len(img))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,8 +251,8 @@ func TestFlashTargetRefusals(t *testing.T) {
 	if _, err := im.WriteAt(img[:3000], 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := im.Sync(); err != nil {
-		t.Fatal(err)
+	if n, err := im.Sync(); err != nil || n != 3000 {
+		t.Fatalf("Sync = %d, %v; want 3000 bytes durable", n, err)
 	}
 	if _, err := im.Commit(ctx); err == nil || !strings.Contains(err.Error(), "3000 of 3001 bytes programmed") {
 		t.Errorf("Commit of an incomplete image = %v, want an error", err)
@@ -252,23 +264,28 @@ func TestFlashTargetRefusals(t *testing.T) {
 	if err := im.Abort(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("after Abort the flash file exists (%v); nothing should be saved", err)
-	}
-	if got := tg.(*flashTarget).dev.Active().Name; got != 'A' {
-		t.Errorf("after Abort slot %c is active, want A", got)
+	d := loadDevice(t, path)
+	if got := d.Active().Name; got != 'A' || d.Record().Pending.Name != 0 {
+		t.Errorf("after Abort slot %c is active with %v pending, want A and nothing", got, d.Record().Pending)
 	}
 }
 
 func TestOpenTarget(t *testing.T) {
 	tests := []struct{ spec, wantErr string }{
-		{"", "want flashsim:FILE[?part=NAME] or file:PATH"},
-		{"file:", "want flashsim:FILE[?part=NAME] or file:PATH"},
-		{"flashsim:", "want flashsim:FILE[?part=NAME] or file:PATH"},
-		{"app.bin", "want flashsim:FILE[?part=NAME] or file:PATH"},
-		{"stm32:/dev/ttyUSB0", `unknown kind "stm32"`},
+		{"", targetForms},
+		{"file:", targetForms},
+		{"flashsim:", targetForms},
+		{"app.bin", targetForms},
+		{"ftp:/dev/ttyUSB0", `unknown kind "ftp"`},
 		{"flashsim:x.bin?part=z80", "unknown part"},
 		{"flashsim:x.bin?speed=1", "unknown parameter"},
+		{"exec: ", "empty command"},
+		{"stm32:/dev/ttyUSB0?baud=x", `baud "x"`},
+		{"stm32:/dev/ttyUSB0?addr=0x08000002", "word-aligned"},
+		{"stm32:/dev/ttyUSB0?part=nrf52840", "want an STM32 part"},
+		{"stm32:/dev/ttyUSB0?speed=1", `unknown parameter "speed"`},
+		{"stm32:/dev/ttyUSB0?parity=odd", `parity "odd"`},
+		{"stm32:ftp://x", "stm32:ftp://x"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.spec, func(t *testing.T) {
