@@ -139,7 +139,7 @@ func (r *Result) WriteSummary(w io.Writer) error {
 	if !r.Passed() {
 		status = "FAIL"
 	}
-	fmt.Fprintf(&b, "%s %s (seed %d): %s in %s", status, r.Scenario, r.Seed, r.Outcome, seconds(r.Duration))
+	fmt.Fprintf(&b, "%s %s (seed %d): outcome %s after %s", status, r.Scenario, r.Seed, r.Outcome, seconds(r.Duration))
 	if r.LineTime > 0 {
 		fmt.Fprintf(&b, " (%s measured + %s on the line)", seconds(r.Wall), seconds(r.LineTime))
 	}

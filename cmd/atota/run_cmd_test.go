@@ -47,7 +47,7 @@ func TestRunCommand(t *testing.T) {
 		justOut func(t *testing.T, stdout string)
 	}{
 		{name: "passes", args: []string{"run", good}, code: exitOK,
-			stdout: []string{"PASS quick (seed 0): updated", "ok        versions.STM32: want 2_0_0, got 2_0_0"}},
+			stdout: []string{"PASS quick (seed 0): outcome updated", "ok        versions.STM32: want 2_0_0, got 2_0_0"}},
 		{name: "wrong expectation", args: []string{"run", wrong, "--seed", "42"}, code: exitFailure,
 			stdout: []string{"FAIL quick (seed 42)", "FAIL      versions.STM32: want 3_0_0, got 2_0_0", "replay:   atota run " + wrong + " --seed 42"},
 			stderr: []string{"1 of 1 scenarios failed"}},
