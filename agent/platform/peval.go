@@ -152,9 +152,11 @@ func (p *Platform) blocked(d *DeviceStatus, pl *plan.Plan, rules Rules, t *Task,
 		}
 		switch o.Status {
 		case TaskUpgrading:
+			p.setStatus(t, TaskQueued, "waiting: plan "+o.Plan+" is upgrading "+o.Component, now)
 			return true
-		case TaskQueued, TaskPushed, TaskConfirming, TaskRefused:
+		case TaskPushed, TaskConfirming, TaskRefused: // a queued task holds nothing yet
 			if !rules.Overwrite {
+				p.setStatus(t, TaskQueued, "waiting: plan "+o.Plan+" has an earlier task for "+o.Component, now)
 				return true
 			}
 			p.setStatus(o, TaskCanceled, "overwritten by plan "+pl.Name, now)
