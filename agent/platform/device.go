@@ -35,6 +35,10 @@ type DeviceConfig struct {
 	// MaxReconnectInterval caps the MQTT reconnect backoff.
 	MaxReconnectInterval time.Duration
 	Logger               *slog.Logger
+	// OnJobReady, when set, is called (on the link's own goroutine, with
+	// no lock held) when a job's package is verified and its plan is
+	// offered by Load: the module can push it to the MCU at once.
+	OnJobReady func(plan string)
 	// Now is the clock jobs are stamped with; nil is time.Now.
 	Now func() time.Time
 }

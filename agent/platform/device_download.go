@@ -64,6 +64,11 @@ func (d *Device) downloader() {
 			r.Status = statusReady
 			d.log.Info("platform job ready: package downloaded and verified", "job", r.Job.Name())
 			d.report(r, 50, "package downloaded and verified")
+			if f := d.cfg.OnJobReady; f != nil {
+				d.mu.Unlock()
+				f(r.Job.Name())
+				continue
+			}
 		}
 		d.mu.Unlock()
 	}

@@ -16,7 +16,8 @@ func TestJobEndToEnd(t *testing.T) {
 	plans, pkg := writePlans(t, 200_000, nil)
 	p := startPlatform(t, plans, nil)
 	cache := t.TempDir()
-	d := startDevice(t, p.BrokerURL(), "dev1", cache, nil)
+	ready := make(chan string, 1)
+	d := startDevice(t, p.BrokerURL(), "dev1", cache, func(c *DeviceConfig) { c.OnJobReady = func(name string) { ready <- name } })
 	d.VersionsReported(map[string]string{"STM32": "1_0_0"})
 
 	var got []*plan.Plan
@@ -29,6 +30,9 @@ func TestJobEndToEnd(t *testing.T) {
 		return len(ps) == 1
 	})
 	pl := got[0]
+	if name := <-ready; name != pl.Name {
+		t.Errorf("OnJobReady(%q), want the plan's name %q", name, pl.Name)
+	}
 	if pl.Name != "STM32@2_0_0" || pl.Components[0].ID != "STM32" || pl.Components[0].TargetVersion != "2_0_0" || pl.MinBattery() != 30 {
 		t.Errorf("plan = %s %+v, min battery %d; want STM32@2_0_0 for STM32 2_0_0, 30", pl.Name, pl.Components, pl.MinBattery())
 	}

@@ -177,6 +177,14 @@ func runDemo(ctx context.Context, cfg demoConfig) (*demoResult, error) {
 		if err := dp.link.Start(ctx, m.DeviceKey()); err != nil {
 			return nil, err
 		}
+		// As a module that knows its MCU from an earlier boot, the link
+		// reports the MCU's version at once; the platform pushes on it.
+		dp.link.VersionsReported(map[string]string{"STM32": "1_0_0"})
+		// The MCU starts once the job is pushed, downloaded and
+		// verified: the module offers it at the MCU's first request.
+		if err := dp.waitReady(ctx); err != nil {
+			return nil, err
+		}
 	}
 
 	ptyPath := filepath.Join(dir, "module")

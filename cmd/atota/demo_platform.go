@@ -57,6 +57,22 @@ func startDemoPlatform(ctx context.Context, dir string, plans *plan.Dir, cfg dem
 	return &demoPlatform{p: p, link: moduleLink{dev}}, nil
 }
 
+// waitReady waits until the link offers the job as a plan.
+func (d *demoPlatform) waitReady(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for {
+		if plans, _ := d.link.Load(); len(plans) > 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the platform's job did not reach the module within 10 s (platform state %+v)", d.p.Status())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
 // waitSuccess waits until the platform has the device's task as
 // succeeded: it heard the new version.
 func (d *demoPlatform) waitSuccess(ctx context.Context) (*demoPlatformResult, error) {
