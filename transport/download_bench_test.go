@@ -112,4 +112,3 @@ func TestDownloadRSSChild(t *testing.T) {
 		t.Fatal(err)
 	}
 }
-
