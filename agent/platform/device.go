@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/atota/atota/agent/plan"
@@ -156,12 +157,13 @@ func (d *Device) Start(ctx context.Context, dn string) error {
 	}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	first := make(chan error, 1)
+	var waited atomic.Bool // Start returned before the first connection
 	d.wg.Add(3)
 	go func() {
 		defer d.wg.Done()
 		err := c.Connect(d.ctx)
 		first <- err
-		if err != nil && d.ctx.Err() == nil {
+		if err != nil && d.ctx.Err() == nil && waited.Load() {
 			d.log.Error("platform link cannot connect", "broker", d.cfg.Broker, "err", err)
 		}
 	}()
@@ -177,8 +179,10 @@ func (d *Device) Start(ctx context.Context, dn string) error {
 			return fmt.Errorf("platform: %w", err)
 		}
 	case <-t.C:
+		waited.Store(true)
 		d.log.Warn("platform broker not reachable yet; still trying in the background", "broker", d.cfg.Broker)
 	case <-ctx.Done():
+		waited.Store(true)
 	}
 	return nil
 }

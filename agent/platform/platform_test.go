@@ -2,11 +2,15 @@ package platform
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/atota/atota/agent/plan"
+	"github.com/atota/atota/transport"
 )
 
 // TestJobEndToEnd pushes a plan from the platform to a device link, which
@@ -60,4 +64,24 @@ func TestJobEndToEnd(t *testing.T) {
 	if _, err := os.Stat(pl.Dir); !os.IsNotExist(err) {
 		t.Errorf("job directory %s not removed after success: %v", pl.Dir, err)
 	}
+}
+
+// TestDeviceBadCredentials: the embedded broker checks the Alink
+// signature; a wrong device secret is an error naming the refusal.
+func TestDeviceBadCredentials(t *testing.T) {
+	plans, _ := writePlans(t, 1000, nil)
+	p := startPlatform(t, plans, func(c *Config) { c.Secrets = func(pk, dn string) string { return "right" } })
+	d, err := NewDevice(DeviceConfig{Broker: p.BrokerURL(), ProductKey: "p1demo", DeviceSecret: "wrong", CacheDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := d.Start(ctx, "dev1"); !errors.Is(err, transport.ErrMQTTRefused) {
+		t.Errorf("Start with a wrong secret = %v, want transport.ErrMQTTRefused", err)
+	}
+	good := startDevice(t, p.BrokerURL(), "dev2", t.TempDir(), func(c *DeviceConfig) { c.DeviceSecret = "right" })
+	good.VersionsReported(map[string]string{"STM32": "1_0_0"})
+	eventually(t, "the right secret's device on the platform", func() bool { return task(p, "dev2", "stm32-2.0.0") != nil })
 }
