@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -241,11 +242,14 @@ func (d *Device) save() {
 	}
 }
 
-// pullLocked asks for the pending job of every known component. d.mu is
-// held.
+// pullLocked asks for the pending job of every known component that has
+// no job in hand. d.mu is held.
 func (d *Device) pullLocked() {
 	d.lastPull = d.cfg.Now()
 	for _, c := range sortedKeys(d.st.Versions) {
+		if slices.ContainsFunc(d.st.Jobs, func(r *jobRecord) bool { return r.Job.Module == c && !r.done() }) {
+			continue
+		}
 		if m, ok := d.d.pull(d.cfg.ProductKey, d.dn, d.nextID(), c); ok {
 			d.queue(m)
 		}
@@ -339,10 +343,7 @@ func (d *Device) received(topic string, payload []byte) {
 func (d *Device) takeJob(j *Job) {
 	key := j.Key()
 	if r := d.st.job(key); r != nil && r.Status != statusFailed && r.Status != statusDone {
-		d.log.Info("platform job already known", "job", j.Name(), "status", r.Status)
-		if r.Status == statusReady || r.Status == statusRefused {
-			d.report(r, 50, "package ready")
-		}
+		d.log.Debug("platform job already known", "job", j.Name(), "status", r.Status)
 		return
 	}
 	if v, ok := d.st.Versions[j.Module]; ok && v == j.Version && j.Module != "" {
@@ -373,7 +374,7 @@ func (d *Device) takeJob(j *Job) {
 // last one reported is skipped, so the platform sees one monotone scale.
 // d.mu is held.
 func (d *Device) report(r *jobRecord, step int, desc string) {
-	if step > 0 && step <= r.Step && step != 50 {
+	if step > 0 && step <= r.Step {
 		return
 	}
 	if step > r.Step || step < 0 {
@@ -395,9 +396,13 @@ func (d *Device) endJob(r *jobRecord, status string) {
 	d.save()
 }
 
+// pullInterval is how often Load asks the platform for pending jobs.
+const pullInterval = 30 * time.Second
+
 // Load returns the plans of the jobs whose packages are downloaded and
-// verified. It never blocks; it also asks the platform for pending jobs
-// (at most every five seconds), whose answer comes later. It implements
+// verified. It never blocks; it also asks the platform for the pending
+// jobs of components that have none in hand (at most every
+// pullInterval), whose answer comes later. It implements
 // the module's plan source.
 func (d *Device) Load() ([]*plan.Plan, []error) {
 	d.mu.Lock()
@@ -405,7 +410,7 @@ func (d *Device) Load() ([]*plan.Plan, []error) {
 	if d.dn == "" {
 		return nil, nil
 	}
-	if d.cfg.Now().Sub(d.lastPull) > 5*time.Second {
+	if d.cfg.Now().Sub(d.lastPull) > pullInterval {
 		d.pullLocked()
 	}
 	var plans []*plan.Plan
