@@ -17,7 +17,7 @@ import (
 // writePlans writes a plans directory with one silent plan taking STM32
 // from 1_0_0 to 2_0_0, and its package of size bytes; edit changes the
 // plan document first.
-func writePlans(t *testing.T, size int, edit func(map[string]any)) (string, []byte) {
+func writePlans(t testing.TB, size int, edit func(map[string]any)) (string, []byte) {
 	t.Helper()
 	dir := t.TempDir()
 	pkg := make([]byte, size)
@@ -131,3 +131,5 @@ func mustTime(s string) time.Time {
 	}
 	return t
 }
+
+func writePlansF(f *testing.F) (string, []byte) { return writePlans(f, 1000, nil) }

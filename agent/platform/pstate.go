@@ -133,7 +133,7 @@ func (s *Status) Table() string {
 			}
 			b.WriteString(c + strings.Repeat(" ", widths[i]-len(c)+2))
 		}
-		b.WriteString(strings.TrimRight("", " ") + "\n")
+		b.WriteString("\n")
 	}
 	return b.String()
 }

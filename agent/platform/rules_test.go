@@ -294,3 +294,35 @@ func TestBatchWaitingPlanDoesNotBlock(t *testing.T) {
 		t.Errorf("re-push of the first plan: %v, want [d1]", got)
 	}
 }
+
+// FuzzPlatformMessages feeds arbitrary uplink messages to the platform:
+// none may panic, and a device heard from is kept.
+func FuzzPlatformMessages(f *testing.F) {
+	f.Add("inform", `{"id":1,"params":{"version":"1_0_0","module":"STM32"}}`)
+	f.Add("progress", `{"id":"2","params":{"step":0,"desc":"x","module":"STM32"}}`)
+	f.Add("get", `{"id":"3","version":"1.0","params":{},"method":"thing.ota.firmware.get"}`)
+	dir, _ := writePlansF(f)
+	d, err := plan.OpenDir(dir)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, kind, payload string) {
+		p, err := New(Config{Plans: d})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.base = "http://127.0.0.1:1"
+		p.reload()
+		switch kind {
+		case "inform":
+			p.onInform(informTopic("p1demo", "d1"), []byte(payload))
+		case "progress":
+			inform(p, "d1", "1_0_0")
+			pushes(p)
+			p.onProgress(progressTopic("p1demo", "d1"), []byte(payload))
+		default:
+			p.onGet(getTopic("p1demo", "d1"), []byte(payload))
+		}
+		pushes(p)
+	})
+}
