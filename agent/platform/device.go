@@ -134,12 +134,13 @@ func (d *Device) Start(ctx context.Context, dn string) error {
 	}
 	d.mu.Lock()
 	d.dn = dn
-	if d.st.Device != dn {
-		if d.st.Device != "" {
-			d.log.Warn("platform link state belongs to another device; starting afresh", "was", d.st.Device, "now", dn)
-		}
+	if d.st.Device != "" && d.st.Device != dn {
+		d.log.Warn("platform link state belongs to another device; starting afresh", "was", d.st.Device, "now", dn)
+		versions := d.st.Versions
 		d.st = newDeviceState(dn)
+		d.st.Versions = versions
 	}
+	d.st.Device = dn
 	d.mu.Unlock()
 
 	cred := d.d.credentials(d.cfg.ProductKey, dn, d.cfg.DeviceSecret, d.cfg.Now(), d.tls)
@@ -442,8 +443,8 @@ func (d *Device) VersionsReported(versions map[string]string) {
 	}
 	d.st.Versions = cloneMap(versions)
 	d.save()
-	if len(changed) == 0 {
-		return
+	if len(changed) == 0 || d.dn == "" {
+		return // before Start: the first connection reports them all
 	}
 	d.queue(d.d.inform(d.cfg.ProductKey, d.dn, d.nextID, d.st.Versions, changed)...)
 }

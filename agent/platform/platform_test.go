@@ -85,3 +85,21 @@ func TestDeviceBadCredentials(t *testing.T) {
 	good.VersionsReported(map[string]string{"STM32": "1_0_0"})
 	eventually(t, "the right secret's device on the platform", func() bool { return task(p, "dev2", "stm32-2.0.0") != nil })
 }
+
+// TestDeviceVersionsBeforeStart: versions the module reports before the
+// link started are informed at the first connection.
+func TestDeviceVersionsBeforeStart(t *testing.T) {
+	raw := newRawPlatform(t)
+	d, err := NewDevice(DeviceConfig{Broker: raw.broker, ProductKey: "p1demo", DeviceSecret: "s", CacheDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	d.VersionsReported(map[string]string{"STM32": "1_0_0"})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := d.Start(ctx, "dev1"); err != nil {
+		t.Fatal(err)
+	}
+	raw.waitFor(t, 0, informTopic("p1demo", "dev1"), `"version":"1_0_0"`, `"module":"STM32"`)
+}
