@@ -54,7 +54,7 @@ func startDemoPlatform(ctx context.Context, dir string, plans *plan.Dir, cfg dem
 		p.Close()
 		return nil, err
 	}
-	return &demoPlatform{p: p, link: moduleLink{dev}}, nil
+	return &demoPlatform{p: p, link: moduleLink{Device: dev}}, nil
 }
 
 // waitReady waits until the link offers the job as a plan.

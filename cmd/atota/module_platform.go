@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/atota/atota/agent/module"
 	"github.com/atota/atota/agent/platform"
@@ -48,19 +49,51 @@ func (a *app) newPlatformLink(ctx context.Context, f moduleFlags, log *slog.Logg
 	case pk == "" && !huawei:
 		return nil, usagef("module: --platform %s needs --product: the Alink login names the product key", f.platform)
 	}
+	hook := &pushHook{}
 	dev, err := platform.NewDevice(platform.DeviceConfig{
 		Broker: f.platform, ProductKey: pk, DeviceSecret: ds,
-		CacheDir: statePath + ".platform",
-		Logger:   log.With("side", "platform-link"),
+		CacheDir:   statePath + ".platform",
+		Logger:     log.With("side", "platform-link"),
+		OnJobReady: func(string) { hook.call() },
 	})
 	if err != nil {
 		return nil, &usageError{err.Error()}
 	}
-	return moduleLink{dev}, nil
+	return moduleLink{dev, hook}, nil
 }
 
 // moduleLink adapts a platform.Device to the module's Observer.
-type moduleLink struct{ *platform.Device }
+type moduleLink struct {
+	*platform.Device
+	push *pushHook
+}
+
+// SetPush gives the link the module's push (Module.Push): a job that
+// became a plan is then offered to the MCU at once, as spec §6 has a
+// pushed job do, instead of at the module's next push round.
+func (l moduleLink) SetPush(f func() []string) {
+	l.push.mu.Lock()
+	defer l.push.mu.Unlock()
+	l.push.f = f
+}
+
+// pushHook holds the module's push once the module exists.
+type pushHook struct {
+	mu sync.Mutex
+	f  func() []string
+}
+
+func (h *pushHook) call() {
+	if h == nil {
+		return
+	}
+	h.mu.Lock()
+	f := h.f
+	h.mu.Unlock()
+	if f != nil {
+		f()
+	}
+}
 
 // TaskProgress passes a module task step to the link.
 func (l moduleLink) TaskProgress(p module.TaskProgress) {
