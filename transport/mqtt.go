@@ -208,6 +208,10 @@ func (m *MQTTClient) Connect(ctx context.Context) error {
 			errors.Is(err, packets.ErrorRefusedIDRejected) {
 			return fmt.Errorf("%w: %s as %q: %v; check the product key, device key and secret", ErrMQTTRefused, m.cfg.Broker, m.cfg.Username, err)
 		}
+		var cve *tls.CertificateVerificationError
+		if errors.As(err, &cve) {
+			return fmt.Errorf("transport: MQTT broker %s: its certificate is not trusted: %w; give its CA with ?ca=FILE", m.cfg.Broker, err)
+		}
 		m.log.Warn("MQTT broker not reachable; retrying", "broker", m.cfg.Broker, "in", wait, "err", err)
 		timer := time.NewTimer(jitter(wait))
 		select {

@@ -77,7 +77,11 @@ type mosquitto struct {
 // startMosquitto starts mosquitto with persistence on a free loopback
 // port. Without the binary the test is skipped, or fails under
 // ATOTA_INTEGRATION=1.
-func startMosquitto(t *testing.T) *mosquitto {
+func startMosquitto(t *testing.T) *mosquitto { return startMosquittoConf(t, "") }
+
+// startMosquittoConf starts mosquitto with extra lines for its listener
+// (TLS files, for example).
+func startMosquittoConf(t *testing.T, extra string) *mosquitto {
 	t.Helper()
 	bin, err := exec.LookPath("mosquitto")
 	if err != nil {
@@ -97,7 +101,7 @@ func startMosquitto(t *testing.T) *mosquitto {
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
 	conf := filepath.Join(dir, "mosquitto.conf")
-	text := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location %s/\n", port, dir)
+	text := fmt.Sprintf("listener %d 127.0.0.1\n%sallow_anonymous true\npersistence true\npersistence_location %s/\n", port, extra, dir)
 	if os.Geteuid() == 0 {
 		// Started as root, mosquitto would run as the user mosquitto,
 		// who cannot write its database into the test's directory.
