@@ -160,3 +160,38 @@ func FuzzParseHuaweiEvent(f *testing.F) {
 		}
 	})
 }
+
+// TestMultiFileJob: a files[] job becomes one component per file, in list
+// order, named by extData.components or by the file names (spec §6).
+func TestMultiFileJob(t *testing.T) {
+	sha := strings.Repeat("c", 64)
+	for _, tt := range []struct {
+		name string
+		ext  string
+		want []string
+	}{
+		{name: "file names", ext: ``, want: []string{"app", "boot"}},
+		{name: "extData.components", ext: `,"extData":{"components":["APP","BOOT"]}`, want: []string{"APP", "BOOT"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			payload := `{"code":"1000","id":1,"data":{"version":"3.0.0","signMethod":"SHA256","module":"mcu","files":[` +
+				`{"fileName":"app.bin","fileSize":81920,"fileUrl":"http://h/app.bin","fileSign":"` + sha + `"},` +
+				`{"fileName":"boot.bin","fileSize":4096,"fileUrl":"http://h/boot.bin","fileSign":"` + sha + `"}]` + tt.ext + `}}`
+			j, err := ParseAlinkJob([]byte(payload), 1<<30)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := j.ToPlan("p1", "dev1", "/c", mustTime("2026-01-01T00:00:00Z"), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, c := range p.Components {
+				got = append(got, c.ID)
+			}
+			if strings.Join(got, ",") != strings.Join(tt.want, ",") || p.Components[1].File != "1-boot.bin" {
+				t.Errorf("components %v (files %s, %s), want %v", got, p.Components[0].File, p.Components[1].File, tt.want)
+			}
+		})
+	}
+}

@@ -151,7 +151,9 @@ func (d *Device) Start(ctx context.Context, dn string) error {
 	if err != nil {
 		return fmt.Errorf("platform: %w", err)
 	}
+	d.mu.Lock()
 	d.client = c
+	d.mu.Unlock()
 	for _, f := range d.d.subscriptions(d.cfg.ProductKey, dn) {
 		if err := c.Subscribe(ctx, f, d.received); err != nil {
 			return fmt.Errorf("platform: %w", err)
@@ -187,6 +189,14 @@ func (d *Device) Start(ctx context.Context, dn string) error {
 		waited.Store(true)
 	}
 	return nil
+}
+
+// Connected reports whether the link's MQTT connection is up now.
+func (d *Device) Connected() bool {
+	d.mu.Lock()
+	c := d.client
+	d.mu.Unlock()
+	return c != nil && c.Connected()
 }
 
 // Close stops the link: it disconnects, stops a download (the cache file

@@ -23,6 +23,9 @@ func TestJobEndToEnd(t *testing.T) {
 	ready := make(chan string, 1)
 	d := startDevice(t, p.BrokerURL(), "dev1", cache, func(c *DeviceConfig) { c.OnJobReady = func(name string) { ready <- name } })
 	d.VersionsReported(map[string]string{"STM32": "1_0_0"})
+	if !d.Connected() {
+		t.Error("Connected() = false after Start")
+	}
 
 	var got []*plan.Plan
 	eventually(t, "the job's plan", func() bool {
