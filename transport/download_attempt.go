@@ -192,7 +192,7 @@ func (d *download) store(body io.Reader, length int64, timer *time.Timer) error 
 	if length >= 0 {
 		body = io.LimitReader(body, length)
 	}
-	buf := make([]byte, 64<<10)
+	buf := make([]byte, 256<<10)
 	for {
 		n, err := body.Read(buf)
 		if n > 0 {
