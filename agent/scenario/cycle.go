@@ -99,10 +99,19 @@ func (r *runner) resetMCU() {
 }
 
 // onCommand takes a command line the MCU sent: AT+QIOTMCUVER="id","v"
-// tells what it runs.
+// tells what it runs, AT+QIOTUPDATE=0 refuses a plan.
 func (r *runner) onCommand(line string) {
 	cmd, err := atcmd.ParseCommand(line)
-	if err != nil || cmd.Name != "+QIOTMCUVER" || cmd.Kind != atcmd.Set || len(cmd.Args) != 2 {
+	if err != nil || cmd.Kind != atcmd.Set {
+		return
+	}
+	if cmd.Name == "+QIOTUPDATE" && len(cmd.Args) == 1 && cmd.Args[0].Value == "0" {
+		r.modMu.Lock()
+		r.refusals++
+		r.modMu.Unlock()
+		return
+	}
+	if cmd.Name != "+QIOTMCUVER" || len(cmd.Args) != 2 {
 		return
 	}
 	id, v := cmd.Args[0].Value, cmd.Args[1].Value
@@ -136,7 +145,7 @@ func (r *runner) declaredVersions() map[string]string {
 // unless an injected reset, power cut, module reboot or link loss cut it
 // short.
 func (r *runner) runMCU(ctx context.Context) outcome {
-	failures, refusals := 0, 0
+	failures, refusals, noPlans := 0, 0, 0
 	var last string
 	var lastUpdated *mcu.Updated
 	for n := 1; ; n++ {
@@ -169,19 +178,30 @@ func (r *runner) runMCU(ctx context.Context) outcome {
 		}
 		r.emit(Event{Kind: "cycle", Name: "cycle:" + class, Text: text})
 		last = text
+		counts := !cr.reset && class != "power_cut" && !cr.disrupted
 		switch class {
 		case "no_plan":
+			// Terminal, unless a fault may have eaten the plan or one
+			// still to come may bring it (an app confirmation, a clock
+			// jump): then the MCU asks again, as often as the attempts
+			// allow.
 			out := r.finalOutcome(n, Updated, "")
-			if out.o == Updated || !cr.disrupted {
+			if out.o == Updated || !cr.disrupted && !r.pending() {
 				return out
 			}
-			// A fault may have eaten the plan: ask again.
+			if counts {
+				if noPlans++; noPlans >= r.attempts() {
+					return out
+				}
+				counts = false
+			}
 		case "refused":
 			// A fault may have garbled the plan's minimums: ask again,
 			// as often as the attempts allow.
 			if refusals++; !cr.disrupted || refusals >= r.attempts() {
 				return outcome{o: Refused, reason: text, cycles: n, final: r.declaredVersions()}
 			}
+			counts = false
 		case "updated":
 			if out := r.finalOutcome(n, Updated, ""); out.o == Updated {
 				r.finalBoot(n, lastUpdated)
@@ -193,7 +213,7 @@ func (r *runner) runMCU(ctx context.Context) outcome {
 		case "timeout":
 			return r.finalOutcome(n, Failed, fmt.Sprintf("the run did not finish within %v (timeout); last: %s", r.sc.Timeout, text))
 		}
-		if !cr.reset && class != "power_cut" && !cr.disrupted {
+		if counts {
 			failures++
 			if failures >= r.attempts() {
 				return r.finalOutcome(n, Failed, fmt.Sprintf("%d update cycle%s failed without an injected reset, power cut, reboot or link loss (mcu.attempts %d); last: %s", failures, plural(failures), r.attempts(), text))
@@ -418,44 +438,4 @@ func (r *runner) corruptf(format string, args ...any) {
 	r.corrupt = append(r.corrupt, msg)
 	r.evMu.Unlock()
 	r.emit(Event{Kind: "flash", Name: "flash:corrupt", Text: msg})
-}
-
-// waitExternal waits for an external MCU to report every planned
-// component at its target version, or for the run's time to run out.
-func (r *runner) waitExternal(ctx context.Context) outcome {
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		r.modMu.Lock()
-		versions := maps.Clone(r.reported)
-		refusals, offers := r.refusals, r.offers
-		r.modMu.Unlock()
-		done, reported := true, false
-		for _, p := range r.sc.Module.Plans {
-			for _, c := range p.Components {
-				if v, ok := versions[c.ID]; ok {
-					reported = true
-					if v != c.TargetVersion {
-						done = false
-					}
-				}
-			}
-		}
-		if done && reported {
-			return outcome{o: Updated, final: versions}
-		}
-		select {
-		case <-tick.C:
-			continue
-		case <-ctx.Done():
-		}
-		out := outcome{o: Failed, final: versions, reason: fmt.Sprintf("the external MCU did not report every planned component at its target within %v", r.sc.Timeout)}
-		switch {
-		case refusals > 0:
-			out.o, out.reason = Refused, "the external MCU refused the plan (AT+QIOTUPDATE=0)"
-		case offers == 0:
-			out.o, out.reason = NoPlan, "the module offered no plan"
-		}
-		return out
-	}
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 )
@@ -362,7 +363,7 @@ var outcomes = []string{string(Updated), string(Refused), string(Failed), string
 
 func (v *validator) checkExpect() {
 	e := &v.sc.Expect
-	if e.Result != "" && !containsString(outcomes, e.Result) {
+	if e.Result != "" && !slices.Contains(outcomes, e.Result) {
 		v.errorf("expect.result", "%q: want one of %s", e.Result, strings.Join(outcomes, ", "))
 	}
 	if e.ExitCode != nil {
@@ -374,7 +375,7 @@ func (v *validator) checkExpect() {
 		}
 	}
 	for comp := range e.Versions {
-		if v.sc.MCU.Port == "" && !containsFunc(v.sc.MCU.Components, func(c ComponentVersion) bool { return c.ID == comp }) {
+		if v.sc.MCU.Port == "" && !slices.ContainsFunc(v.sc.MCU.Components, func(c ComponentVersion) bool { return c.ID == comp }) {
 			v.errorf("expect.versions."+comp, "%q is not one of mcu.components", comp)
 		}
 	}
@@ -394,17 +395,4 @@ func (v *validator) checkExpect() {
 	if e.MaxCycles < 0 {
 		v.errorf("expect.max_cycles", "%d: want 1 or more", e.MaxCycles)
 	}
-}
-
-func containsString(list []string, s string) bool {
-	return containsFunc(list, func(x string) bool { return x == s })
-}
-
-func containsFunc[T any](list []T, f func(T) bool) bool {
-	for _, x := range list {
-		if f(x) {
-			return true
-		}
-	}
-	return false
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 )
@@ -28,6 +29,16 @@ func (r *runner) draw() []*armed {
 		pool := f.Pool
 		if len(pool) == 0 {
 			pool = randomPool
+		}
+		// Only what the ends of this scenario can do: no module faults
+		// with a real module, no flash faults with an external MCU.
+		pool = slices.DeleteFunc(slices.Clone(pool), func(t string) bool {
+			needs := faultKinds[t].needs
+			return needs == "module" && r.sc.Module.Port != "" || needs == "mcu" && r.sc.MCU.Port != "" ||
+				t == FaultPowerCut && r.sc.MCU.Port != "" && r.sc.MCU.PowerOffCommand == ""
+		})
+		if len(pool) == 0 {
+			continue
 		}
 		for range f.Count {
 			g := drawFault(rng, pool[rng.IntN(len(pool))], size, r.sc.MCU.Port != "")

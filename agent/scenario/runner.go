@@ -45,7 +45,6 @@ func Run(ctx context.Context, sc *Scenario, seed uint64, opts Options) (*Result,
 		opts:     opts,
 		log:      opts.Logger,
 		stop:     make(chan struct{}),
-		reported: map[string]string{},
 		declared: map[string]string{},
 		seen:     map[string]int{},
 	}
@@ -77,6 +76,7 @@ type runner struct {
 	start time.Time
 	base  time.Time // the module's clock at the start
 	skew  atomic.Int64
+	csq   atomic.Int64 // the module's signal, as signal faults set it
 
 	faults []*armed // the faults, random ones drawn
 
@@ -95,9 +95,8 @@ type runner struct {
 	mod      *module.Module
 	modStop  context.CancelFunc
 	modDone  chan struct{}
-	reported map[string]string // component versions the module heard, guarded by modMu
-	refusals int               // plans refused, guarded by modMu
-	offers   int               // 7,10700 events sent, guarded by modMu
+	refusals int // AT+QIOTUPDATE=0 the MCU sent, guarded by modMu
+	offers   int // 7,10700 events sent, guarded by modMu
 
 	// The emulated MCU.
 	sim         *simFlash
@@ -132,6 +131,11 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 		batt = *sc.MCU.Battery
 	}
 	r.battery.Store(int64(batt))
+	csq := module.DefaultCSQ
+	if sc.Module.CSQ != nil {
+		csq = *sc.Module.CSQ
+	}
+	r.csq.Store(int64(csq))
 
 	ctx, cancel := context.WithTimeout(ctx, sc.Timeout)
 	defer cancel()
@@ -188,7 +192,8 @@ func (r *runner) setup(ctx context.Context) error {
 			return fmt.Errorf("scenario: mcu.port: %w", err)
 		}
 		r.link = transport.NewFaultLink(&relisten{l: l, log: r.log}, r.seed)
-		r.modSock = newSocket(pace(&tapConn{rw: r.link, t: r.tap}))
+		cmds := &cmdTap{rw: r.link, onLine: r.onCommand, readSide: true}
+		r.modSock = newSocket(pace(&tapConn{rw: cmds, t: r.tap}))
 	case sc.Module.Port != "": // a real module: the emulated MCU dials its port
 		conn, err := transport.Dial(ctx, sc.Module.Port, transport.WithBaud(portBaud(sc.Module.Baud)), transport.WithLogger(r.log))
 		if err != nil {
@@ -253,9 +258,7 @@ func (r *runner) moduleConfig() module.Config {
 	if m.PieceSize > 0 {
 		cfg.PieceSize = int(m.PieceSize)
 	}
-	if m.CSQ != nil {
-		cfg.CSQ = *m.CSQ
-	}
+	cfg.CSQ = int(r.csq.Load())
 	if m.Battery != nil {
 		cfg.Battery = *m.Battery
 	}
@@ -267,7 +270,6 @@ func (r *runner) moduleConfig() module.Config {
 	}
 	cfg.Now = r.clock
 	cfg.Logger = r.log.With("side", "module")
-	cfg.Observer = (*observer)(r)
 	return cfg
 }
 
@@ -312,25 +314,6 @@ func (r *runner) stopModule() {
 	stop()
 	<-done
 	m.Close()
-}
-
-// observer hears the emulated module's reports.
-type observer runner
-
-func (o *observer) VersionsReported(versions map[string]string) {
-	r := (*runner)(o)
-	r.modMu.Lock()
-	defer r.modMu.Unlock()
-	r.reported = versions
-}
-
-func (o *observer) TaskProgress(p module.TaskProgress) {
-	r := (*runner)(o)
-	if p.Event == 0 {
-		r.modMu.Lock()
-		r.refusals++
-		r.modMu.Unlock()
-	}
 }
 
 // emit records an event and passes it on.
@@ -416,76 +399,4 @@ func (r *runner) sleep(ctx context.Context, d time.Duration) bool {
 	case <-ctx.Done():
 	}
 	return false
-}
-
-// relisten is a serving port that accepts the next connection when the
-// peer goes away: an external MCU that closes and reopens its port.
-type relisten struct {
-	l   transport.Listener
-	log *slog.Logger
-
-	mu   sync.Mutex
-	conn io.ReadWriteCloser
-	ctx  context.Context
-	stop context.CancelFunc
-}
-
-func (p *relisten) current() (io.ReadWriteCloser, context.Context) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.ctx == nil {
-		p.ctx, p.stop = context.WithCancel(context.Background())
-	}
-	return p.conn, p.ctx
-}
-
-func (p *relisten) Read(b []byte) (int, error) {
-	for {
-		conn, ctx := p.current()
-		if conn == nil {
-			c, err := p.l.Accept(ctx)
-			if err != nil {
-				return 0, err
-			}
-			p.mu.Lock()
-			p.conn = c
-			p.mu.Unlock()
-			p.log.Info("external MCU connected")
-			continue
-		}
-		n, err := conn.Read(b)
-		if n > 0 || err == nil {
-			return n, nil
-		}
-		if ctx.Err() != nil {
-			return 0, err
-		}
-		p.log.Info("external MCU went away; waiting for it", "err", err)
-		conn.Close()
-		p.mu.Lock()
-		if p.conn == conn {
-			p.conn = nil
-		}
-		p.mu.Unlock()
-	}
-}
-
-func (p *relisten) Write(b []byte) (int, error) {
-	conn, _ := p.current()
-	if conn == nil {
-		return len(b), nil // nobody on the line
-	}
-	return conn.Write(b)
-}
-
-func (p *relisten) Close() error {
-	_, _ = p.current()
-	p.mu.Lock()
-	p.stop()
-	conn := p.conn
-	p.mu.Unlock()
-	if conn != nil {
-		conn.Close()
-	}
-	return p.l.Close()
 }

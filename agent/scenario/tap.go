@@ -260,18 +260,35 @@ func mix64(seed, n uint64) uint64 {
 	return z ^ z>>31
 }
 
-// cmdTap follows the command lines the MCU sends, before any link
-// fault: it reports each line to onLine.
+// cmdTap follows the command lines the MCU sends: on what it writes
+// (the emulated MCU's end, before any link fault), or on what it reads
+// (the module's end, as the module hears them). It reports each line to
+// onLine.
 type cmdTap struct {
-	rw     io.ReadWriteCloser
-	mu     sync.Mutex
-	line   []byte
-	onLine func(line string)
+	rw       io.ReadWriteCloser
+	readSide bool
+	mu       sync.Mutex
+	line     []byte
+	onLine   func(line string)
 }
 
-func (c *cmdTap) Read(b []byte) (int, error) { return c.rw.Read(b) }
+func (c *cmdTap) Read(b []byte) (int, error) {
+	n, err := c.rw.Read(b)
+	if c.readSide && n > 0 {
+		c.follow(b[:n])
+	}
+	return n, err
+}
 
 func (c *cmdTap) Write(b []byte) (int, error) {
+	if !c.readSide {
+		c.follow(b)
+	}
+	return c.rw.Write(b)
+}
+
+// follow cuts b into lines for onLine.
+func (c *cmdTap) follow(b []byte) {
 	c.mu.Lock()
 	var lines []string
 	for _, ch := range b {
@@ -289,7 +306,6 @@ func (c *cmdTap) Write(b []byte) (int, error) {
 	for _, l := range lines {
 		c.onLine(l)
 	}
-	return c.rw.Write(b)
 }
 
 func (c *cmdTap) Close() error { return c.rw.Close() }

@@ -280,3 +280,15 @@ func (r *runner) command(what, cmdline string) {
 	}
 	r.emit(Event{Kind: "mcu", Name: "mcu:" + strings.ReplaceAll(what, " ", "_"), Text: text})
 }
+
+// pending reports whether a fault has not started yet.
+func (r *runner) pending() bool {
+	r.schedMu.Lock()
+	defer r.schedMu.Unlock()
+	for _, a := range r.faults {
+		if !a.fired {
+			return true
+		}
+	}
+	return false
+}

@@ -46,8 +46,9 @@ images reported good (must be 0), mean and worst duration, bytes read again
 over the package size.
 
 It prints a summary per run (with --json: JSON lines on stdout, one per event
-and one "result" per run, and the summaries on stderr) and writes JUnit XML
-with --junit. Exit status: 0 when every expectation of every run holds, 1
+and one "result" per run, only the results with --matrix, and the summaries
+on stderr) and writes JUnit XML with --junit: a test suite per run, a test
+case per expectation. Exit status: 0 when every expectation of every run holds, 1
 otherwise (or when a run cannot be made), 2 for a scenario file that does not
 follow the format.`,
 		Example: `  atota run examples/scenarios/happy-path.yaml
