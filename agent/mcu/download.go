@@ -60,7 +60,7 @@ func (s *session) onDownload(ctx context.Context, e Event) error {
 		Component: st.Component, From: d.from, To: d.offer.Target, Size: st.Size,
 		MD5: st.MD5, SHA256: st.SHA256, CRC: st.CRC, CRCVariant: s.cfg.CRC.String(), Phase: recDownloading,
 	}
-	spec := ImageSpec{Component: st.Component, Size: st.Size, Digests: st, Rewind: d.rewind}
+	spec := ImageSpec{Component: st.Component, Size: st.Size, Digests: st, Checkpoint: d.noteRepair}
 	if old := s.j.transfer(); old != nil {
 		if old.Phase == recDownloading && old.Image != "" && old.matches(st, d.offer.Target) {
 			spec.Resume, spec.Done = old.Image, old.Committed
@@ -69,15 +69,15 @@ func (s *session) onDownload(ctx context.Context, e Event) error {
 			s.log.Info("the journal's transfer is not this image; starting over", "journal", old.Component+" "+old.To, "component", st.Component)
 		}
 	}
-	img, err := s.openImage(ctx, d, spec)
+	img, at, err := s.openImage(ctx, d, spec)
 	if err != nil {
 		return err
 	}
-	d.img, d.read, d.resumed = img, spec.Done, spec.Done
-	d.sums = newChunkSums(spec.Done, st.Size)
+	d.img, d.read, d.resumed = img, at, at
+	d.sums = newChunkSums(at, st.Size)
 	s.cur = d
-	if spec.Done > 0 {
-		s.log.Info("download resumes", "component", st.Component, "at", spec.Done, "size", st.Size)
+	if at > 0 {
+		s.log.Info("download resumes", "component", st.Component, "at", at, "size", st.Size)
 	} else {
 		s.log.Info("download starts", "component", st.Component, "size", st.Size, "md5", st.MD5, "crc", st.CRC, "sha256", st.SHA256 != "")
 	}
@@ -85,43 +85,42 @@ func (s *session) onDownload(ctx context.Context, e Event) error {
 	return nil
 }
 
-// openImage opens the image of spec and journals it. A resume the target
-// refuses starts the image over.
-func (s *session) openImage(ctx context.Context, d *download, spec ImageSpec) (Image, error) {
+// openImage opens the image of spec and journals it; it returns the
+// image and the byte it goes on from. A resume the target refuses starts
+// the image over.
+func (s *session) openImage(ctx context.Context, d *download, spec ImageSpec) (Image, int64, error) {
 	if spec.Resume != "" {
 		img, err := s.cfg.Target.Open(ctx, spec)
 		if err == nil {
 			d.rec.Committed, d.rec.Image = spec.Done, img.State()
-			return img, s.j.setTransfer(&d.rec)
+			return img, spec.Done, s.j.setTransfer(&d.rec)
 		}
 		if !errors.Is(err, ErrResume) {
-			return nil, err
+			return nil, 0, err
 		}
 		s.log.Warn("the journal's image cannot be resumed; starting over", "component", spec.Component, "err", err)
 		spec.Resume, spec.Done = "", 0
 	}
 	// The journal forgets the old image before the target may reuse its
 	// place.
+	d.rec.Committed, d.rec.Image = 0, ""
 	if err := s.j.setTransfer(&d.rec); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	img, err := s.cfg.Target.Open(ctx, spec)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	d.rec.Image = img.State()
-	return img, s.j.setTransfer(&d.rec)
+	return img, 0, s.j.setTransfer(&d.rec)
 }
 
-// rewind is the image's ImageSpec.Rewind: the journal stops claiming the
-// bytes from off on.
-func (d *download) rewind(off int64) error {
-	if off < d.rec.Committed {
-		d.s.log.Warn("repairing a torn write: the journal steps back", "component", d.start.Component, "from", d.rec.Committed, "to", off)
-		d.rec.Committed = off
-		return d.s.j.setTransfer(&d.rec)
-	}
-	return nil
+// noteRepair is the image's ImageSpec.Checkpoint: the journal takes what
+// the target needs to restore bytes it is about to erase.
+func (d *download) noteRepair(done int64, state string) error {
+	d.s.log.Warn("repairing a write torn by a power cut: a sector is erased and written again", "component", d.start.Component, "at", done)
+	d.rec.Committed, d.rec.Image = done, state
+	return d.s.j.setTransfer(&d.rec)
 }
 
 // checkpoint makes what was written durable and journals it.
@@ -139,14 +138,15 @@ func (d *download) checkpoint() error {
 
 // cleanup handles an image left by an error: after a power loss nothing
 // more happens (the MCU is off); an image that failed verification is
-// aborted and forgotten; otherwise, with a journal or an Agent to resume
-// it, the image is made durable and kept, else aborted.
+// aborted and forgotten; otherwise, when a later run can resume it (there
+// is a journal file, or the link failed and an Agent will run again), the
+// image is made durable and kept, else aborted.
 func (s *session) cleanup(err error) {
 	d := s.cur
 	switch {
 	case powerLost(err):
 		return
-	case s.keep && !errors.Is(err, ErrVerify):
+	case !errors.Is(err, ErrVerify) && (s.j.path != "" || s.keep && errors.Is(err, ErrLink)):
 		if cerr := d.checkpoint(); cerr != nil && !powerLost(cerr) {
 			s.log.Warn("keeping the image for a resume failed", "component", d.start.Component, "err", cerr)
 		}

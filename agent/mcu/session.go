@@ -118,8 +118,9 @@ type session struct {
 	evt  *atcmd.Subscription
 	held []Event // OTA events that came while registering
 	j    *journal
-	// keep: on an error, keep a partly written image for a resume (there
-	// is a journal file, or an Agent will run again) rather than abort it.
+	// keep: an Agent runs again after a failed link, so an image the
+	// link failure interrupted is kept for it rather than aborted (with a
+	// journal file images are always kept).
 	keep bool
 
 	transfer

@@ -2,12 +2,16 @@ package mcu
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 
@@ -69,6 +73,22 @@ type runs struct {
 	read    int64 // payload bytes read from the module
 	old     int   // boots of the old image after a cut
 	new     int   // boots of the new image after a cut
+	repairs int   // sectors repaired after a torn write
+}
+
+// counter is a slog handler that counts the warnings about repairs.
+type counter struct {
+	slog.Handler
+	n *atomic.Int64
+}
+
+func (c counter) Enabled(context.Context, slog.Level) bool { return true }
+
+func (c counter) Handle(ctx context.Context, r slog.Record) error {
+	if strings.HasPrefix(r.Message, "repairing a write torn") {
+		c.n.Add(1)
+	}
+	return nil
 }
 
 // updateWithCuts runs the update over a copy of base, cutting the power
@@ -80,6 +100,7 @@ func updateWithCuts(t *testing.T, s sweepSetup, base *flashsim.Flash, cuts []int
 		f := base.Clone()
 		start := f.Ops()
 		journal := filepath.Join(t.TempDir(), "journal.json")
+		var repairs atomic.Int64
 		m := newFake(fakeComp{ID: "STM32", Target: "2_0_0", Data: s.img})
 		m.pieceSize = s.piece
 		for i := 0; ; i++ {
@@ -90,7 +111,7 @@ func updateWithCuts(t *testing.T, s sweepSetup, base *flashsim.Flash, cuts []int
 			if i < len(cuts) {
 				f.PowerCutAfter(cuts[i])
 			}
-			err := runOnce(t, m, f, journal, s.block)
+			err := runOnce(t, m, f, journal, s.block, &repairs)
 			if err == nil {
 				break
 			}
@@ -118,6 +139,7 @@ func updateWithCuts(t *testing.T, s sweepSetup, base *flashsim.Flash, cuts []int
 		}
 		r.ops = f.Ops() - start
 		r.read = m.readBytes()
+		r.repairs = int(repairs.Load())
 		if max := int64(len(s.img)) + int64(r.restart*s.block); r.read > max {
 			t.Fatalf("cuts %v: %d restarts read %d bytes, more than the image and one block per restart (%d)", cuts, r.restart, r.read, max)
 		}
@@ -127,7 +149,7 @@ func updateWithCuts(t *testing.T, s sweepSetup, base *flashsim.Flash, cuts []int
 
 // runOnce is one life of the MCU: a reset (a new target over f, which
 // boots), then Run with the journal.
-func runOnce(t *testing.T, m *fakeModule, f *flashsim.Flash, journal string, block int) error {
+func runOnce(t *testing.T, m *fakeModule, f *flashsim.Flash, journal string, block int, repairs *atomic.Int64) error {
 	tg, err := NewFlashTarget(f)
 	if err != nil {
 		return err
@@ -135,6 +157,7 @@ func runOnce(t *testing.T, m *fakeModule, f *flashsim.Flash, journal string, blo
 	cfg := testConfig(tg)
 	cfg.Journal = journal
 	cfg.Block = block
+	cfg.Logger = slog.New(counter{Handler: slog.DiscardHandler, n: repairs})
 	_, err = Run(t.Context(), m.client(t), cfg)
 	return err
 }
@@ -201,9 +224,10 @@ func TestPowerCutSweep(t *testing.T) {
 				outcomes.old += r.old
 				outcomes.new += r.new
 				outcomes.read += r.read - int64(len(s.img))
+				outcomes.repairs += r.repairs
 			}
-			t.Logf("%d operations; after a cut the old image booted %d times, the new %d; %d bytes read again in all",
-				whole.ops, outcomes.old, outcomes.new, outcomes.read)
+			t.Logf("%d operations; after a cut the old image booted %d times, the new %d; %d torn sectors repaired; %d bytes read again in all",
+				whole.ops, outcomes.old, outcomes.new, outcomes.repairs, outcomes.read)
 			if outcomes.old == 0 || outcomes.new == 0 {
 				t.Errorf("want both images seen booting after some cut: %+v", outcomes)
 			}
@@ -222,7 +246,7 @@ func TestPowerCutSeeds(t *testing.T) {
 		t.Run(fmt.Sprintf("%s/block-%d", s.part, s.block), func(t *testing.T) {
 			base := baseFlash(t, s.part, s.old)
 			n := updateWithCuts(t, s, base, nil).ops
-			var restarts, reread int64
+			var restarts, reread, repairs int64
 			for seed := range uint64(seeds) {
 				r := rand.New(rand.NewPCG(seed, 77))
 				cuts := make([]int, 1+r.IntN(3))
@@ -232,8 +256,9 @@ func TestPowerCutSeeds(t *testing.T) {
 				got := updateWithCuts(t, s, base, cuts)
 				restarts += int64(got.restart)
 				reread += got.read - int64(len(s.img))
+				repairs += int64(got.repairs)
 			}
-			t.Logf("%d seeds: %d restarts after a cut, %d bytes read again in all (at most %d per restart allowed)", seeds, restarts, reread, s.block)
+			t.Logf("%d seeds: %d restarts after a cut, %d torn sectors repaired, %d bytes read again in all (at most %d per restart allowed)", seeds, restarts, repairs, reread, s.block)
 		})
 	}
 }

@@ -33,11 +33,12 @@ type ImageSpec struct {
 	// durable. The target goes on from Done, or fails with ErrResume.
 	Resume string
 	Done   int64
-	// Rewind, when set, is called before the target destroys durable
-	// bytes at and after off (to repair a write torn by a power cut it
-	// must erase a sector holding some of them): the journal must stop
-	// claiming them before they go.
-	Rewind func(off int64) error
+	// Checkpoint, when set, is called before the target destroys bytes
+	// it reported durable (to repair a write torn by a power cut it must
+	// erase a sector holding some of them), with the count and the State
+	// the journal must hold first; the State then carries what it takes
+	// to restore them, so a reset in between loses nothing.
+	Checkpoint func(done int64, state string) error
 }
 
 // Image is an image being received. Bytes arrive in order with WriteAt,

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/atota/atota/flashsim"
@@ -165,23 +166,23 @@ func (t *flashTarget) Open(ctx context.Context, spec ImageSpec) (Image, error) {
 			t, flashsim.ErrTooLarge, spec.Size, slot, slot.Size)
 	}
 	f := t.dev.Flash()
-	im := &flashImage{t: t, slot: slot, size: spec.Size, unit: f.Part().WriteUnit, rewind: spec.Rewind}
+	im := &flashImage{t: t, slot: slot, size: spec.Size, unit: f.Part().WriteUnit, checkpoint: spec.Checkpoint}
 	if spec.Resume == "" {
 		return im, nil
 	}
 	pending, _ := t.Trial()
-	base, tailHex, _ := strings.Cut(spec.Resume, " tail=")
-	tail, herr := hex.DecodeString(tailHex)
-	next := spec.Done - int64(len(tail))
+	st, ok := parseImageState(spec.Resume)
+	next := spec.Done - int64(len(st.tail))
 	switch {
-	case base != imageState(slot, spec.Size) || pending != "" || herr != nil:
+	case !ok || st.base != imageState(slot, spec.Size) || pending != "":
 		return nil, fmt.Errorf("%w: %s: the journal's image is %q, the flash has slot %s free (on trial: %q)", ErrResume, t, spec.Resume, slot, pending)
-	case spec.Done < 0 || spec.Done > spec.Size || len(tail) >= im.unit ||
-		next%int64(im.unit) != 0 && spec.Done != spec.Size:
-		return nil, fmt.Errorf("%w: %s: %d bytes written with a tail of %d is not a whole number of %d-byte units", ErrResume, t, spec.Done, len(tail), im.unit)
+	case spec.Done < 0 || spec.Done > spec.Size || len(st.tail) >= im.unit ||
+		next%int64(im.unit) != 0 && spec.Done != spec.Size ||
+		st.repair != nil && st.repair.off+int64(len(st.repair.prefix)) != next:
+		return nil, fmt.Errorf("%w: %s: %d bytes written with a tail of %d is not a whole number of %d-byte units", ErrResume, t, spec.Done, len(st.tail), im.unit)
 	}
-	im.next, im.pending = next, tail
-	if spec.Done == spec.Size && len(tail) == 0 {
+	im.next, im.pending = next, st.tail
+	if spec.Done == spec.Size && len(st.tail) == 0 {
 		im.next = (spec.Size + int64(im.unit) - 1) / int64(im.unit) * int64(im.unit)
 	}
 	if im.next > 0 {
@@ -196,7 +197,59 @@ func (t *flashTarget) Open(ctx context.Context, spec ImageSpec) (Image, error) {
 		im.erased = start + size - slot.Off
 		im.dirty = im.erased
 	}
+	if st.repair != nil {
+		// A repair was under way: do it again from the journal's copy.
+		im.repairing = st.repair
+		if err := im.restore(); err != nil {
+			return nil, err
+		}
+	}
 	return im, nil
+}
+
+// imageFields is a parsed image State:
+// "slot=B size=N[ tail=HEX][ repair=OFF:HEX]".
+type imageFields struct {
+	base   string
+	tail   []byte
+	repair *repairCopy
+}
+
+// repairCopy is the start of a sector being repaired: the durable bytes
+// from off (a slot offset) to the write position.
+type repairCopy struct {
+	off    int64
+	prefix []byte
+}
+
+func parseImageState(s string) (imageFields, bool) {
+	f := strings.Fields(s)
+	if len(f) < 2 {
+		return imageFields{}, false
+	}
+	st := imageFields{base: f[0] + " " + f[1]}
+	for _, kv := range f[2:] {
+		k, v, _ := strings.Cut(kv, "=")
+		switch k {
+		case "tail":
+			b, err := hex.DecodeString(v)
+			if err != nil || st.tail != nil {
+				return imageFields{}, false
+			}
+			st.tail = b
+		case "repair":
+			o, h, _ := strings.Cut(v, ":")
+			off, err1 := strconv.ParseInt(o, 10, 64)
+			b, err2 := hex.DecodeString(h)
+			if err1 != nil || err2 != nil || off < 0 || st.repair != nil {
+				return imageFields{}, false
+			}
+			st.repair = &repairCopy{off: off, prefix: b}
+		default:
+			return imageFields{}, false
+		}
+	}
+	return st, true
 }
 
 // flashImage programs the bytes that arrive in order, whole write units
@@ -205,25 +258,30 @@ func (t *flashTarget) Open(ctx context.Context, spec ImageSpec) (Image, error) {
 // leaves erased bits as they are). Sectors are erased when the writes
 // reach them.
 type flashImage struct {
-	t       *flashTarget
-	slot    flashsim.Slot
-	size    int64
-	unit    int
-	rewind  func(int64) error
-	pending []byte // bytes at next not yet programmed; shorter than unit
-	next    int64  // offset in the slot of the first byte not yet programmed
-	erased  int64  // sectors before this slot offset are erased for the image
-	dirty   int64  // [next, dirty) may hold leftovers of an interrupted write
+	t          *flashTarget
+	slot       flashsim.Slot
+	size       int64
+	unit       int
+	checkpoint func(int64, string) error
+	pending    []byte // bytes at next not yet programmed; shorter than unit
+	next       int64  // offset in the slot of the first byte not yet programmed
+	erased     int64  // sectors before this slot offset are erased for the image
+	dirty      int64  // [next, dirty) may hold leftovers of an interrupted write
+	repairing  *repairCopy
 }
 
 // State names the slot and the size; while the image is incomplete it
 // also carries the bytes of an unfinished write unit (shorter than the
 // unit, so at most a few), which Sync counts as durable once the journal
-// holds this state.
+// holds this state, and during a repair the durable bytes of the sector
+// being erased (at most a sector: a page of the parts that need repairs).
 func (im *flashImage) State() string {
 	s := imageState(im.slot, im.size)
 	if len(im.pending) > 0 {
 		s += " tail=" + hex.EncodeToString(im.pending)
+	}
+	if r := im.repairing; r != nil {
+		s += fmt.Sprintf(" repair=%d:%s", r.off, hex.EncodeToString(r.prefix))
 	}
 	return s
 }
@@ -305,12 +363,12 @@ func (im *flashImage) programOver(b []byte) error {
 }
 
 // repair erases the sector at next, whose start may hold durable bytes
-// of the image, and writes them back with b after them. The journal is
-// rewound to the sector's start first, so a power cut in between costs
-// a re-read of them, never a mixed image.
+// of the image, and writes them back with b after them. The journal
+// takes a copy of those bytes first (checkpoint), so a power cut in
+// between loses nothing: the next Open does the repair again.
 func (im *flashImage) repair(b []byte) error {
 	f := im.t.dev.Flash()
-	_, start, size, err := f.Sector(im.slot.Off + im.next)
+	_, start, _, err := f.Sector(im.slot.Off + im.next)
 	if err != nil {
 		return err
 	}
@@ -318,17 +376,38 @@ func (im *flashImage) repair(b []byte) error {
 	if _, err := f.ReadAt(prefix, start); err != nil {
 		return err
 	}
-	if im.rewind != nil {
-		if err := im.rewind(start - im.slot.Off); err != nil {
+	im.repairing = &repairCopy{off: start - im.slot.Off, prefix: prefix}
+	if im.checkpoint != nil {
+		if err := im.checkpoint(im.next+int64(len(im.pending)), im.State()); err != nil {
 			return err
 		}
+	}
+	if err := im.restore(); err != nil {
+		return err
+	}
+	_, err = f.WriteAt(b, im.slot.Off+im.next)
+	return err
+}
+
+// restore erases the sector of the repair under way and writes its
+// durable bytes back; the rest of the sector is then clean.
+func (im *flashImage) restore() error {
+	f := im.t.dev.Flash()
+	r := im.repairing
+	i, start, size, err := f.Sector(im.slot.Off + r.off)
+	if err != nil {
+		return err
+	}
+	if start != im.slot.Off+r.off {
+		return fmt.Errorf("mcu: flash image: repair at slot offset %d is not the start of sector %d", r.off, i)
 	}
 	if err := f.Erase(start, size); err != nil {
 		return err
 	}
-	if _, err := f.WriteAt(append(prefix, b...), start); err != nil {
+	if _, err := f.WriteAt(r.prefix, start); err != nil {
 		return err
 	}
+	im.erased = max(im.erased, start+size-im.slot.Off)
 	im.dirty = im.next
 	return nil
 }
@@ -368,6 +447,7 @@ func (im *flashImage) Sync() (int64, error) {
 	if err := im.t.persist(); err != nil {
 		return 0, fmt.Errorf("mcu: flash image: %w", err)
 	}
+	im.repairing = nil // done and durable: the journal needs no copy now
 	return min(im.next+int64(len(im.pending)), im.size), nil
 }
 

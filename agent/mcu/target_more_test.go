@@ -155,10 +155,16 @@ func TestFlashTargetRepair(t *testing.T) {
 	if !half {
 		t.Fatal("the tear left no half-programmed unit; pick another cut")
 	}
-	var rewound []int64
+	var noted []string
 	tg3, _ := NewFlashTarget(f)
 	im3, err := tg3.Open(ctx, ImageSpec{Component: "A", Size: 3000, Resume: state, Done: done,
-		Rewind: func(off int64) error { rewound = append(rewound, off); return nil }})
+		Checkpoint: func(n int64, state string) error {
+			noted = append(noted, state)
+			if n != done || !strings.HasPrefix(state, "slot=B size=3000 repair=1024:") {
+				t.Errorf("Checkpoint(%d, %.40q), want %d and a copy of the page from 1024", n, state, done)
+			}
+			return nil
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,13 +177,64 @@ func TestFlashTargetRepair(t *testing.T) {
 	if got := readAll(t, im3, 3000); !bytes.Equal(got, img) {
 		t.Fatal("the repaired image reads back wrong")
 	}
-	if len(rewound) != 1 || rewound[0] != 1024 {
-		t.Errorf("rewinds %v, want one to the page start 1024", rewound)
+	if len(noted) != 1 {
+		t.Fatalf("%d checkpoints, want one before the repair", len(noted))
+	}
+	if im3.State() != "slot=B size=3000" {
+		t.Errorf("State after the repair = %q, want no copy", im3.State())
 	}
 }
 
-// bootloaderLink serves flashsim's bootloader on one end of a pipe and
-// returns the other end, as a serial line to an STM32 would.
+// TestFlashTargetRepairCut cuts the power during a repair.
+func TestFlashTargetRepairCut(t *testing.T) {
+	ctx := context.Background()
+	p, _ := flashsim.LookupPart("stm32f103c8")
+	img := image(92, 3000)
+	for cut := 1; cut <= 3; cut++ { // the erase, the prefix, the block
+		f := flashsim.New(p)
+		tg, _ := NewFlashTarget(f)
+		im, _ := tg.Open(ctx, ImageSpec{Component: "A", Size: 3000})
+		im.WriteAt(img[:1200], 0)
+		done, _ := im.Sync()
+		state := im.State()
+		tg2, _ := NewFlashTarget(f)
+		im2, _ := tg2.Open(ctx, ImageSpec{Component: "A", Size: 3000, Resume: state, Done: done})
+		f.PowerCutAfter(1)
+		im2.WriteAt(img[1200:2000], 1200) // torn
+		f.PowerOn()
+		var journalState string
+		journalDone := done
+		tg3, _ := NewFlashTarget(f)
+		im3, err := tg3.Open(ctx, ImageSpec{Component: "A", Size: 3000, Resume: state, Done: done,
+			Checkpoint: func(n int64, s string) error { journalDone, journalState = n, s; return nil }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.PowerCutAfter(cut)
+		if _, err := im3.WriteAt(img[1200:2000], 1200); !errors.Is(err, flashsim.ErrPowerCut) {
+			t.Fatalf("cut %d: the repair was not cut: %v", cut, err)
+		}
+		f.PowerOn()
+		if journalState == "" {
+			t.Fatalf("cut %d: no checkpoint before the repair", cut)
+		}
+		tg4, _ := NewFlashTarget(f)
+		im4, err := tg4.Open(ctx, ImageSpec{Component: "A", Size: 3000, Resume: journalState, Done: journalDone})
+		if err != nil {
+			t.Fatalf("cut %d: resuming the repair: %v", cut, err)
+		}
+		if _, err := im4.WriteAt(img[journalDone:], journalDone); err != nil {
+			t.Fatalf("cut %d: %v", cut, err)
+		}
+		if n, err := im4.Sync(); err != nil || n != 3000 {
+			t.Fatalf("cut %d: Sync = %d, %v", cut, n, err)
+		}
+		if got := readAll(t, im4, 3000); !bytes.Equal(got, img) {
+			t.Fatalf("cut %d: the image reads back wrong", cut)
+		}
+	}
+}
+
 func bootloaderLink(t *testing.T, f *flashsim.Flash) (dial func(context.Context) (io.ReadWriteCloser, error), bl *flashsim.Bootloader) {
 	bl, err := flashsim.NewBootloader(f)
 	if err != nil {

@@ -311,13 +311,13 @@ Every write and erase is durable before it is acknowledged. It serves one
 host after another until stopped.
 
 PORT is a serial device (8E1, as the ROM expects), pty:PATH (a pty linked at
-PATH: a pty cannot carry parity, so run stm32flash with -m 8n1 there, and
-atota mcu with --target stm32:PATH?parity=none), tcp://HOST:PORT or
-tcp-listen://HOST:PORT.`,
+PATH: a pty cannot carry parity and stm32flash checks that the port took
+8E1, so run it with -m 8n1 there; atota mcu --target stm32:PATH works as
+is), tcp://HOST:PORT or tcp-listen://HOST:PORT.`,
 		Example: `  atota flash serve --port pty:/tmp/stm32 --image flash.bin?part=stm32f103c8
   stm32flash -m 8n1 -w app.bin -v -g 0x0 /tmp/stm32
   stm32flash -m 8n1 -r back.bin -S 0x08000000:4096 /tmp/stm32
-  atota mcu --port /tmp/ttyU --target 'stm32:/tmp/stm32?parity=none' --once`,
+  atota mcu --port /tmp/ttyU --target stm32:/tmp/stm32 --once`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			switch {

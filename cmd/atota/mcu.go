@@ -57,7 +57,7 @@ TARGET is one of
                              is its path (else it is appended)
   stm32:PORT[?OPTIONS]       an STM32 through its ROM UART bootloader (AN3155),
                              8E1; options baud=57600, addr=0x08000000, go=true,
-                             part=NAME, parity=even|none (none on a pty)
+                             part=NAME, parity=even|none (a pty drops parity silently)
 
 With --journal the MCU keeps its progress in FILE: killed or reset at any
 moment, it goes on where it stopped when started again with the same file
