@@ -46,9 +46,13 @@ func (e *FormatError) Error() string {
 
 // Save writes the flash to path atomically: into a temporary file in the
 // same directory, fsynced, renamed over path, then the directory fsynced.
-// The power state and operation count are not saved.
+// An operation log beside the file (path+".log", see Store) is obsolete
+// then and removed. The power state and operation count are not saved.
 func (f *Flash) Save(path string) error {
 	if err := f.save(path); err != nil {
+		return fmt.Errorf("flashsim: save %s: %w", path, err)
+	}
+	if err := os.Remove(logPath(path)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("flashsim: save %s: %w", path, err)
 	}
 	return nil

@@ -123,9 +123,6 @@ func (s *Store) Save() error {
 		s.log.Close()
 		s.log = nil
 	}
-	if err := os.Remove(logPath(s.path)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("flashsim: save %s: %w", s.path, err)
-	}
 	return nil
 }
 

@@ -287,7 +287,6 @@ from.`,
 			if err := f.Save(path); err != nil {
 				return err
 			}
-			os.Remove(path + ".log")
 			fmt.Fprintf(a.stdout, "created %s: %s, %s, %s\n", path, p.Name, sizeOf(p.Size()), msg)
 			return nil
 		},
