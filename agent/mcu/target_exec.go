@@ -14,9 +14,10 @@ import (
 
 // execTarget stages the image in a file of the work directory, verified
 // there, and hands it to a shell command on Commit: "{}" in the command
-// is replaced by the file's path (quoted), or the path is appended. The
-// command's exit status decides: non-zero fails the update and the old
-// version is reported. What is verified is the staged file, read back;
+// is replaced by the file's path (quoted), or the path is appended; the
+// environment has ATOTA_COMPONENT (the component ID) and ATOTA_IMAGE (the
+// path). The command's exit status decides: non-zero fails the update
+// and the old version is reported. What is verified is the staged file, read back;
 // what the command does with it is the command's business.
 type execTarget struct {
 	command string
@@ -64,13 +65,14 @@ func (t *execTarget) Open(ctx context.Context, spec ImageSpec) (Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &execImage{fileImage: im, t: t}, nil
+	return &execImage{fileImage: im, t: t, component: spec.Component}, nil
 }
 
 // execImage is the staged file; Commit runs the command on it.
 type execImage struct {
 	*fileImage
-	t *execTarget
+	t         *execTarget
+	component string
 }
 
 func (im *execImage) Commit(ctx context.Context) (string, error) {
@@ -85,6 +87,7 @@ func (im *execImage) Commit(ctx context.Context) (string, error) {
 		line += " " + quoted
 	}
 	cmd := exec.CommandContext(ctx, "sh", "-c", line)
+	cmd.Env = append(os.Environ(), "ATOTA_COMPONENT="+im.component, "ATOTA_IMAGE="+im.path)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {

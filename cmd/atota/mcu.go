@@ -54,7 +54,8 @@ TARGET is one of
                              confirmed after its version is reported.
   file:PATH                  the image, written to PATH atomically
   exec:COMMAND               the verified image handed to a shell command; {}
-                             is its path (else it is appended)
+                             is its path (else it is appended); the
+                             environment has ATOTA_COMPONENT and ATOTA_IMAGE
   stm32:PORT[?OPTIONS]       an STM32 through its ROM UART bootloader (AN3155),
                              8E1; options baud=57600, addr=0x08000000, go=true,
                              part=NAME, parity=even|none (a pty drops parity silently)

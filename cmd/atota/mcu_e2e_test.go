@@ -368,3 +368,55 @@ func TestMCUFlags(t *testing.T) {
 		})
 	}
 }
+
+// TestMCUTwoComponentsKill updates two components in plan order, each
+// handed to a command that keeps it by component, and kills the MCU in
+// the middle of the second: the restart reports the first as updated
+// (the journal says so) and resumes the second.
+func TestMCUTwoComponentsKill(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	fw := filepath.Join(dir, "plans", "firmware")
+	os.MkdirAll(fw, 0o755)
+	a, b := demoFirmware(60000, "A2"), demoFirmware(150000, "B2")
+	os.WriteFile(filepath.Join(fw, "a.bin"), a, 0o644)
+	os.WriteFile(filepath.Join(fw, "b.bin"), b, 0o644)
+	now := time.Now().UTC()
+	planJSON := fmt.Sprintf(`{"name": "two", "product": "p1demo", "timezone": "+00:00",
+  "window": {"start": %q, "end": %q}, "mode": "silent", "strategy": {"retries": 2},
+  "components": [
+    {"type": "mcu", "id": "STM32", "package": "full", "target_version": "2_0_0", "file": "firmware/a.bin"},
+    {"type": "mcu", "id": "BLE", "package": "full", "target_version": "1.1", "file": "firmware/b.bin"}]}`,
+		now.AddDate(0, 0, -1).Format("2006-01-02 15:04"), now.AddDate(1, 0, 0).Format("2006-01-02 15:04"))
+	os.WriteFile(filepath.Join(dir, "plans", "two.json"), []byte(planJSON), 0o644)
+	port := filepath.Join(dir, "module")
+	startProc(t, "module", "--port", "pty:"+port, "--plans", filepath.Join(dir, "plans"), "--product", "p1demo",
+		"--state", filepath.Join(dir, "state.json"), "--event-delay", "2ms", "--reg-delay", "5ms", "--piece-size", "8192")
+	waitFor(t, "the module's pty", exists(port))
+
+	journal := filepath.Join(dir, "mcu.journal")
+	out := filepath.Join(dir, "out")
+	os.Mkdir(out, 0o755)
+	args := []string{"mcu", "--port", port, "--target", "exec:cp {} " + out + "/$ATOTA_COMPONENT.bin", "--journal", journal,
+		"--component", "STM32", "--version", "1_0_0", "--component", "BLE", "--version", "1.0", "--once"}
+	cmd := exec.Command(atotaBin, args...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "BLE half way", func() bool {
+		b, _ := os.ReadFile(journal)
+		return bytes.Contains(b, []byte(`"component": "BLE"`)) && journalCommitted(journal) > 30000
+	})
+	cmd.Process.Kill()
+	cmd.Wait()
+	sameFile(t, filepath.Join(out, "STM32.bin"), a)
+	committed := journalCommitted(journal)
+	code, got := runMCU(t, port, "exec:cp {} "+out+"/$ATOTA_COMPONENT.bin", args[5:len(args)-1]...)
+	if code != 0 || !strings.Contains(got, "updated BLE 1.0 -> 1.1: 150000 bytes in") || !strings.Contains(got, fmt.Sprintf("resumed at byte %d", committed)) {
+		t.Fatalf("restart: exit %d, want BLE resumed at %d:\n%s", code, committed, got)
+	}
+	if strings.Contains(got, "updated STM32") {
+		t.Errorf("STM32 updated again after the restart:\n%s", got)
+	}
+	sameFile(t, filepath.Join(out, "BLE.bin"), b)
+}
