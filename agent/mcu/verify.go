@@ -156,7 +156,7 @@ func differs(back []uint32, sums *chunkSums) string {
 	flush(min((sums.first+int64(len(sums.sums)))*chunkSize, sums.size))
 	known := fmt.Sprintf("[%d, %d)", sums.first*chunkSize, min((sums.first+int64(len(sums.sums)))*chunkSize, sums.size))
 	if len(ranges) == 0 {
-		return "none: the target holds exactly what was received in " + known + ", so the module sent bytes its digests do not describe"
+		return "none: the target holds exactly the bytes received in " + known + "; they and the module's digests disagree"
 	}
 	return strings.Join(ranges, ", ") + " differ from what was received (of " + known + ")"
 }

@@ -109,7 +109,7 @@ func TestDiffers(t *testing.T) {
 		{name: "one", bad: []int{1}, want: "[65536, 131072) differ"},
 		{name: "two apart", bad: []int{0, 3}, want: "[0, 65536), [196608, 262144) differ"},
 		{name: "run to the end", bad: []int{3, 4}, want: "[196608, 300000) differ"},
-		{name: "same", want: "none: the target holds exactly what was received in [0, 300000)"},
+		{name: "same", want: "none: the target holds exactly the bytes received in [0, 300000)"},
 		{name: "resumed", from: 70000, bad: []int{1, 2}, want: "[131072, 196608) differ from what was received (of [131072, 300000))"},
 		{name: "resumed in the last chunk", from: 299000, want: "not known"},
 	}
