@@ -1,6 +1,7 @@
 package module
 
 import (
+	"slices"
 	"sync"
 	"time"
 )
@@ -9,16 +10,17 @@ import (
 type eventKind int
 
 const (
-	kindOther eventKind = iota // never dropped
+	kindOther eventKind = iota // dropped only by a reboot
 	kindReg                    // 2,10200 and 3,10200: dropped by AT+QIOTREG=0
 )
 
 // event is one unsolicited result code due at a time. apply, when set,
 // changes the module's state just before the line goes out, with the
 // module's lock held, so that a query answered after the event was sent
-// sees its effect.
+// sees its effect. An event with no line only applies.
 type event struct {
 	due   time.Time
+	delay time.Duration // while held: from the final result, or from the event before
 	kind  eventKind
 	line  string
 	apply func()
@@ -34,12 +36,19 @@ type event struct {
 // dropped or applied, and a handler sees the state either before or after
 // it. Lines are sent outside the lock, by the emitter goroutine only, so
 // they go out in queue order.
+//
+// While a command runs (hold), new events wait for its final result
+// (release): their delays count from the moment the result is on the
+// wire, so an event never goes out with the OK that caused it.
 type emitter struct {
-	mu     *sync.Mutex // the module's; guards queue and last
+	mu     *sync.Mutex // the module's; guards queue, held and last
 	notify func(line string)
 
-	queue []event
-	last  time.Time // due time of the last event queued
+	queue   []event
+	last    time.Time // due time of the last event queued
+	holding bool      // a command is running
+	held    []event   // events queued while it runs, due times not set yet
+	sent    int64     // lines sent
 
 	wake      chan struct{}
 	stop      chan struct{}
@@ -59,19 +68,36 @@ func newEmitter(mu *sync.Mutex, notify func(string)) *emitter {
 	return e
 }
 
-// after queues events: the first delay after now (and never before an
-// event queued earlier), each further one gap after the one before.
-// e.mu is held.
+// after queues events: the first delay after now, or after the final
+// result of the command running now (and never before an event queued
+// earlier), each further one gap after the one before. e.mu is held.
 func (e *emitter) after(delay, gap time.Duration, evs ...event) {
-	due := time.Now().Add(delay)
-	for _, ev := range evs {
+	if e.holding {
+		for i, ev := range evs {
+			ev.delay = delay
+			if i > 0 {
+				ev.delay = gap
+			}
+			e.held = append(e.held, ev)
+		}
+		return
+	}
+	e.schedule(time.Now(), delay, gap, evs)
+}
+
+// schedule queues events from now. e.mu is held.
+func (e *emitter) schedule(now time.Time, delay, gap time.Duration, evs []event) {
+	due := now.Add(delay)
+	for i, ev := range evs {
+		if i > 0 {
+			due = due.Add(gap)
+		}
 		if due.Before(e.last) {
 			due = e.last
 		}
 		ev.due = due
 		e.queue = append(e.queue, ev)
 		e.last = due
-		due = due.Add(gap)
 	}
 	select {
 	case e.wake <- struct{}{}:
@@ -79,8 +105,29 @@ func (e *emitter) after(delay, gap time.Duration, evs ...event) {
 	}
 }
 
-// cancel drops the queued events of one kind. e.mu is held.
+// hold makes events queued from now on wait for release. e.mu is held.
+func (e *emitter) hold() { e.holding = true }
+
+// release queues the events held since hold, timed from now: the final
+// result of the command that caused them has just been written. e.mu is
+// held.
+func (e *emitter) release() {
+	e.holding = false
+	if len(e.held) == 0 {
+		return
+	}
+	due := time.Now()
+	for _, ev := range e.held {
+		due = due.Add(ev.delay)
+		e.schedule(due, 0, 0, []event{ev})
+	}
+	clear(e.held)
+	e.held = e.held[:0]
+}
+
+// cancel drops the queued and held events of one kind. e.mu is held.
 func (e *emitter) cancel(kind eventKind) {
+	e.held = slices.DeleteFunc(e.held, func(ev event) bool { return ev.kind == kind })
 	kept := e.queue[:0]
 	for _, ev := range e.queue {
 		if ev.kind != kind {
@@ -145,7 +192,19 @@ func (e *emitter) pop() (line string, wait time.Duration, ready bool) {
 	if ev.apply != nil {
 		ev.apply()
 	}
+	if ev.line != "" {
+		e.sent++
+	}
 	return ev.line, 0, true
+}
+
+// clearAll drops every queued and held event. e.mu is held.
+func (e *emitter) clearAll() {
+	clear(e.queue)
+	e.queue = e.queue[:0]
+	clear(e.held)
+	e.held = e.held[:0]
+	e.last = time.Time{}
 }
 
 // close stops the emitter and waits for its goroutine; queued events are

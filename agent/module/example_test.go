@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/atota/atota/agent/module"
@@ -125,4 +128,39 @@ func Example_ota() {
 	//   +QIOTEVT: 7,10703,"STM32",15,0,15
 	// AT+QIOTOTARD=0,8 OK
 	//   +QIOTOTARD: 0,8 "firmware"
+}
+
+// ExampleModule_ControlHandler changes the signal the MCU sees through
+// the control endpoint, as a test rig does with
+// curl -d '{"csq": 12}' localhost:PORT/v1/signal.
+func ExampleModule_ControlHandler() {
+	m, err := module.New(module.DefaultConfig())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.Close()
+	ctl := httptest.NewServer(m.ControlHandler())
+	defer ctl.Close()
+
+	resp, err := http.Post(ctl.URL+"/v1/signal", "application/json", strings.NewReader(`{"csq": 12}`))
+	if err != nil {
+		log.Fatal(err)
+	}
+	resp.Body.Close()
+	fmt.Println("POST /v1/signal:", resp.Status)
+
+	mod, mcu := transport.Pipe()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go m.Server().Serve(ctx, mod)
+	c := atcmd.NewClient(mcu)
+	defer c.Close()
+	r, err := c.Do(ctx, atcmd.Command{Name: "+CSQ"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("AT+CSQ:", r.Lines[0])
+	// Output:
+	// POST /v1/signal: 200 OK
+	// AT+CSQ: +CSQ: 12,99
 }

@@ -22,6 +22,7 @@ func (m *Module) mux() *atcmd.Mux {
 		"+QIOTREG":    m.handleREG,
 		"+QIOTSTATE":  m.handleSTATE,
 		"+QIOTMCUVER": m.handleMCUVER,
+		"+QIOTINFO":   m.handleINFO,
 		"+QIOTOTAREQ": m.handleOTAREQ,
 		"+QIOTUPDATE": m.handleUPDATE,
 		"+QIOTOTARD":  m.handleOTARD,
@@ -33,14 +34,36 @@ func (m *Module) mux() *atcmd.Mux {
 
 func okHandler(context.Context, atcmd.ResponseWriter, *atcmd.Request) error { return nil }
 
-// Identity the module reports (ATI).
-var identity = []string{"Quectel", "EC800M", "Revision: EC800MCNLAR06A01M04"}
+// defaultRevision is the module firmware version of a fresh module.
+const defaultRevision = "EC800MCNLAR06A01M04"
+
+// moduleIdentity is what the module tells about itself beyond its
+// firmware version and SIM.
+type moduleIdentity struct {
+	Manufacturer, Model   string
+	MCC, MNC, LAC, CellID string
+	SDKVersion            string
+	MemoryFree            int // bytes, AT+QIOTINFO "memory_free"
+}
+
+// identity returns the module's identity. m.mu is held.
+func (m *Module) identity() moduleIdentity {
+	return moduleIdentity{
+		Manufacturer: "Quectel", Model: "EC800M",
+		MCC: "460", MNC: "00", LAC: "2F1B", CellID: "1A2B3C4",
+		SDKVersion: "2.10.0", MemoryFree: 512 << 10,
+	}
+}
 
 // handleI answers ATI (and ATI0) with the module's identity.
 func (m *Module) handleI(ctx context.Context, w atcmd.ResponseWriter, r *atcmd.Request) error {
 	if r.Kind == atcmd.Set && (len(r.Args) != 1 || r.Args[0].Value != "0") || r.Kind != atcmd.Exec && r.Kind != atcmd.Set {
 		return atcmd.ErrError
 	}
+	m.mu.Lock()
+	id := m.identity()
+	identity := []string{id.Manufacturer, id.Model, "Revision: " + m.st.ModuleVersion}
+	m.mu.Unlock()
 	for _, l := range identity {
 		if err := w.WriteLine(l); err != nil {
 			return err

@@ -32,6 +32,7 @@ var now = time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 type comp struct {
 	id, target, file string
 	source           string // a delta from this version; "" for a full package
+	module           bool   // the module's own firmware (FOTA)
 }
 
 // plans is a plans directory in a temporary directory.
@@ -60,8 +61,19 @@ func (p *plans) pkg(name string, data []byte) string {
 	return rel
 }
 
-// plan writes a silent plan with min_battery 30 and the given retries.
+// plan writes a silent plan with min_battery 30 and the given retries;
+// it is not pushed (push_actively false), so the tests decide when the
+// MCU asks for it.
 func (p *plans) plan(name string, retries int, comps ...comp) {
+	p.t.Helper()
+	p.planWith(name, func(doc map[string]any) {
+		doc["strategy"] = map[string]int{"retries": retries, "min_battery": 30}
+	}, comps...)
+}
+
+// planWith writes a plan as plan does, with edit applied to its document
+// (a field set to nil is removed).
+func (p *plans) planWith(name string, edit func(doc map[string]any), comps ...comp) {
 	p.t.Helper()
 	var cs []map[string]string
 	for _, c := range comps {
@@ -69,16 +81,28 @@ func (p *plans) plan(name string, retries int, comps ...comp) {
 		if c.source != "" {
 			m["package"], m["source_version"] = "delta", c.source
 		}
+		if c.module {
+			m["type"] = "module"
+		}
 		cs = append(cs, m)
 	}
 	doc := map[string]any{
-		"name":       name,
-		"product":    product,
-		"timezone":   "+00:00",
-		"window":     map[string]string{"start": "2026-01-01 00:00", "end": "2027-01-01 00:00"},
-		"mode":       "silent",
-		"strategy":   map[string]int{"retries": retries, "min_battery": 30},
-		"components": cs,
+		"name":          name,
+		"product":       product,
+		"timezone":      "+00:00",
+		"window":        map[string]string{"start": "2026-01-01 00:00", "end": "2027-01-01 00:00"},
+		"mode":          "silent",
+		"push_actively": false,
+		"strategy":      map[string]int{"min_battery": 30},
+		"components":    cs,
+	}
+	if edit != nil {
+		edit(doc)
+	}
+	for k, v := range doc {
+		if v == nil {
+			delete(doc, k)
+		}
 	}
 	data, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {
@@ -105,6 +129,13 @@ func (p *plans) dir() *plan.Dir {
 	return d
 }
 
+// clock returns a plan clock that starts at now and advances with the
+// time package's clock: synctest's, inside a bubble.
+func clock() func() time.Time {
+	t0 := time.Now()
+	return func() time.Time { return now.Add(time.Since(t0)) }
+}
+
 // firmware returns size bytes of deterministic test data.
 func firmware(size int, seed byte) []byte {
 	b := make([]byte, size)
@@ -117,13 +148,15 @@ func firmware(size int, seed byte) []byte {
 }
 
 // config returns a module configuration for tests: the test product,
-// fixed plan time, no delays unless the test sets them.
+// fixed plan time, no delays unless the test sets them, and a plan poll
+// of a minute, to load the plans less often in the tests' long sleeps.
 func config(src module.PlanSource) module.Config {
 	cfg := module.DefaultConfig()
 	cfg.Plans = src
 	cfg.ProductKey, cfg.ProductSecret = product, secret
 	cfg.Now = func() time.Time { return now }
 	cfg.EventDelay, cfg.RegDelay = 0, 0
+	cfg.PlanPoll = time.Minute
 	return cfg
 }
 
@@ -261,10 +294,11 @@ func otardLen(line string) (int, bool) {
 	return k, err == nil && k >= 0
 }
 
-// event waits for the next +QIOTEVT line.
+// event waits for the next +QIOTEVT line, for up to a day: inside a
+// synctest bubble that passes at once when nothing else can happen.
 func (h *harness) event() string {
 	h.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Hour)
 	defer cancel()
 	l, err := h.evs.Next(ctx)
 	if err != nil {

@@ -35,6 +35,7 @@ func (m *Module) handleOTAREQ(ctx context.Context, w atcmd.ResponseWriter, r *at
 		m.log.Warn("AT+QIOTOTAREQ refused: not connected to the platform (AT+QIOTREG=1 first)", "state", m.regState)
 		return atcmd.ErrError
 	}
+	m.lastSHA = sha
 	t := m.findTask(sha)
 	if old := m.task; old != nil && old.Phase != phaseOffered {
 		if t == nil || t.Plan != old.Plan {
@@ -43,13 +44,12 @@ func (m *Module) handleOTAREQ(ctx context.Context, w atcmd.ResponseWriter, r *at
 			m.log.Info("plan requested during its transfer: starting over from the offer", "plan", old.Plan)
 		}
 	}
-	m.task = t
-	m.save()
 	if t == nil {
+		m.setTask(nil)
+		m.save()
 		return nil
 	}
-	m.log.Info("plan offered", "plan", t.Plan, "components", len(t.Components), "sha256", sha)
-	m.events(t.offerEvents()...)
+	m.offer(t, "requested")
 	return nil
 }
 
@@ -76,42 +76,54 @@ func (m *Module) handleUPDATE(ctx context.Context, w atcmd.ResponseWriter, r *at
 	}
 	switch action {
 	case 0: // refuse
-		m.log.Info("plan refused by the MCU", "plan", t.Plan, "phase", t.Phase)
-		if m.st.Refused == nil {
-			m.st.Refused = map[string]time.Time{}
-		}
-		m.st.Refused[t.Plan] = m.cfg.Now()
-		m.endTask()
+		m.refuse()
 	case 1: // confirm; the MCU may confirm each 10700, only the first counts
-		if t.Phase != phaseOffered {
-			return nil
+		if t.Phase == phaseOffered {
+			m.confirm()
 		}
-		m.log.Info("plan confirmed", "plan", t.Plan)
-		m.advance(0)
 	case 2: // next piece
-		if t.Phase != phaseDownloading {
+		if t.Phase != phaseDownloading || t.comp().fota() || t.waitPiece {
+			m.log.Warn("AT+QIOTUPDATE=2 with no piece being read", "phase", t.Phase)
 			return atcmd.ErrError
 		}
 		m.nextPiece()
 	case 3: // the MCU is updating
-		if t.Phase == phaseOffered {
+		if t.Phase == phaseOffered || t.comp().fota() {
+			m.log.Warn("AT+QIOTUPDATE=3 with no MCU component downloaded", "phase", t.Phase)
 			return atcmd.ErrError
 		}
 		t.Phase = phaseUpdating
 		m.save()
 		m.events(line("+QIOTEVT: 7,10704"))
+		m.progress(10704, "")
 	}
 	return nil
 }
 
+// refuse takes the MCU's AT+QIOTUPDATE=0: the plan is not pushed again
+// before its rejection window is over; a manual plan needs a new app
+// confirmation. A refusal mid-transfer ends it. m.mu is held.
+func (m *Module) refuse() {
+	t := m.task
+	m.log.Info("plan refused by the MCU", "plan", t.Plan, "phase", t.Phase)
+	if m.st.Refused == nil {
+		m.st.Refused = map[string]time.Time{}
+	}
+	m.st.Refused[t.Plan] = m.cfg.Now()
+	delete(m.st.Confirmed, t.Plan)
+	m.obs.progress(TaskProgress{Plan: t.Plan, Component: t.comp().ID, Event: 0, Done: t.done, Total: t.comp().Digests.Size, Reason: "refused by the MCU (AT+QIOTUPDATE=0)"})
+	m.endTask()
+}
+
 // handleOTARD answers AT+QIOTOTARD=<start>,<len> with a header, the raw
 // bytes and CR LF (spec §4, §13.2-5): start must lie in the current piece;
-// the length is clamped to MaxRead and to the end of the piece. Reads
-// change no state and write nothing to the state file.
+// the length is clamped to MaxRead and to the end of the piece. The bytes
+// come from the module's cached copy of the package. Reads change no
+// state and write nothing to the state file.
 func (m *Module) handleOTARD(ctx context.Context, w atcmd.ResponseWriter, r *atcmd.Request) error {
 	switch r.Kind {
 	case atcmd.Test:
-		return w.WriteLine("+QIOTOTARD: <start>,(1-" + strconv.Itoa(MaxRead) + ")")
+		return w.WriteLine("+QIOTOTARD: <start>,(1-" + strconv.Itoa(len(m.readBuf)) + ")")
 	case atcmd.Set:
 	default:
 		return atcmd.ErrError
@@ -124,7 +136,7 @@ func (m *Module) handleOTARD(ctx context.Context, w atcmd.ResponseWriter, r *atc
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	t := m.task
-	if t == nil || t.pkg == nil {
+	if t == nil || t.Phase == phaseOffered || t.comp().fota() || t.files[t.Current] == nil {
 		m.log.Warn("AT+QIOTOTARD with no piece ready", "start", start)
 		return atcmd.ErrError
 	}
@@ -133,13 +145,23 @@ func (m *Module) handleOTARD(ctx context.Context, w atcmd.ResponseWriter, r *atc
 		m.log.Warn("AT+QIOTOTARD outside the current piece", "start", start, "piece_start", t.PieceStart, "piece_end", end)
 		return atcmd.ErrError
 	}
-	n = min(n, MaxRead, end-start)
+	n = min(n, int64(len(m.readBuf)), end-start)
+	buf := m.readBuf[:n]
+	if _, err := t.files[t.Current].ReadAt(buf, start); err != nil {
+		// The cached copy was checked when the task started; it can only
+		// fail now if the disk does.
+		m.log.Error("AT+QIOTOTARD: reading the cached package failed", "component", t.comp().ID, "offset", start, "err", err)
+		return atcmd.ErrError
+	}
 	if err := w.WriteLine(fmt.Sprintf("+QIOTOTARD: %d,%d", start, n)); err != nil {
 		return err
 	}
-	if _, err := w.Write(t.pkg[start : start+n]); err != nil {
+	if _, err := w.Write(buf); err != nil {
 		return err
 	}
+	m.served += n
+	m.reads++
+	t.done = max(t.done, start+n)
 	_, err := io.WriteString(w, "\r\n")
 	return err
 }

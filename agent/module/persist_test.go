@@ -84,31 +84,56 @@ func TestRestartMidTransfer(t *testing.T) {
 	})
 }
 
-// TestRestartPackageChanged checks a restart after the package changed
-// or went away: the transfer fails with 7,10706 at the MCU's first command
-// and the failure counts.
-func TestRestartPackageChanged(t *testing.T) {
+// TestRestartCache restarts the module mid-transfer after its package
+// files changed: the plan's file does not matter any more (the module
+// serves its own copy, taken when the task started); a copy that went
+// away or was damaged is taken again from the plan's file if that still
+// matches the offer, and otherwise the transfer fails with 7,10706 at
+// the MCU's first command and the failure counts.
+func TestRestartCache(t *testing.T) {
 	tests := []struct {
-		name   string
-		change func(path string) error
+		name        string
+		plan, cache func(path string) error // change the plan's file, the cached copy
+		fail        bool
 	}{
-		{name: "changed", change: func(path string) error { return os.WriteFile(path, firmware(3000, 9), 0o644) }},
-		{name: "grown", change: func(path string) error {
-			return os.WriteFile(path, append(firmware(3000, 1), 0), 0o644)
-		}},
-		{name: "removed", change: os.Remove},
+		{name: "plan file changed", plan: rewrite(firmware(3000, 9))},
+		{name: "plan file grown", plan: rewrite(append(firmware(3000, 1), 0))},
+		{name: "plan file removed", plan: os.Remove},
+		{name: "copy removed", cache: os.Remove},
+		{name: "copy damaged", cache: rewrite(firmware(3000, 7))},
+		{name: "copy truncated", cache: rewrite(firmware(2000, 1))},
+		{name: "copy and plan file removed", plan: os.Remove, cache: os.Remove, fail: true},
+		{name: "copy removed, plan file changed", plan: rewrite(firmware(3000, 9)), cache: os.Remove, fail: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				h, cfg, p, _ := midTransfer(t)
+				h, cfg, p, data := midTransfer(t)
 				h.stop()
 				h.m.Close()
-				if err := tt.change(filepath.Join(p.path, "firmware", "stm32.bin")); err != nil {
-					t.Fatal(err)
+				copies, _ := filepath.Glob(filepath.Join(filepath.Dir(cfg.StatePath), "module.cache", "*.pkg"))
+				if len(copies) != 1 {
+					t.Fatalf("cached copies %q, want one", copies)
+				}
+				for _, c := range []struct {
+					change func(string) error
+					path   string
+				}{{tt.plan, filepath.Join(p.path, "firmware", "stm32.bin")}, {tt.cache, copies[0]}} {
+					if c.change != nil {
+						if err := c.change(c.path); err != nil {
+							t.Fatal(err)
+						}
+					}
 				}
 				h = start(t, cfg)
 				h.quiet() // nothing before the MCU speaks
+				if !tt.fail {
+					if got := h.readOK(1500, 500); !bytes.Equal(got, data[1500:2000]) {
+						t.Error("after the restart, piece 1 differs from the package offered")
+					}
+					h.quiet()
+					return
+				}
 				h.ok("AT")
 				h.expect("+QIOTEVT: 7,10706")
 				if _, err := h.read(1500, 10); err == nil {
@@ -127,6 +152,11 @@ func TestRestartPackageChanged(t *testing.T) {
 			})
 		})
 	}
+}
+
+// rewrite returns a change that replaces a file's content with data.
+func rewrite(data []byte) func(string) error {
+	return func(path string) error { return os.WriteFile(path, data, 0o644) }
 }
 
 // TestNoSaveOnRead checks that reads do not write the state file, nor does
@@ -166,11 +196,13 @@ func TestDamagedState(t *testing.T) {
 		{name: "component", data: `{"version": 1, "mcu": [{"id": "A", "version": "1 0"}]}`, want: "mcu[0]"},
 		{name: "setting", data: `{"version": 1, "settings": {"lifetime": 0}}`, want: "settings"},
 		{name: "task component", data: `{"version": 1, "task": {"plan": "p", "phase": "downloading", "current": 3,
-			"components": [{"id": "A", "file": "a.bin", "digests": {"Size": 10}}]}}`, want: "current component 3 of 1"},
+			"components": [{"id": "A", "file": "a.bin", "digests": {"Size": 10, "SHA256": "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}}]}}`, want: "current component 3 of 1"},
 		{name: "task piece", data: `{"version": 1, "task": {"plan": "p", "phase": "downloading", "piece_start": 8, "piece_len": 5,
-			"components": [{"id": "A", "file": "a.bin", "digests": {"Size": 10}}]}}`, want: "piece 8+5 outside the 10-byte package"},
+			"components": [{"id": "A", "file": "a.bin", "digests": {"Size": 10, "SHA256": "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}}]}}`, want: "piece 8+5 outside the 10-byte package"},
+		{name: "task digest", data: `{"version": 1, "task": {"plan": "p", "phase": "offered",
+			"components": [{"id": "A", "file": "a.bin", "digests": {"Size": 10}}]}}`, want: `sha256 ""`},
 		{name: "task phase", data: `{"version": 1, "task": {"plan": "p", "phase": "flying",
-			"components": [{"id": "A", "file": "a.bin", "digests": {"Size": 10}}]}}`, want: `phase "flying"`},
+			"components": [{"id": "A", "file": "a.bin", "digests": {"Size": 10, "SHA256": "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}}]}}`, want: `phase "flying"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

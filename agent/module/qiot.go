@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/atota/atota/atcmd"
 )
@@ -221,7 +222,11 @@ func (m *Module) register() {
 	m.regState = stateRegistering
 	m.emit.after(m.cfg.RegDelay, m.cfg.EventDelay,
 		event{kind: kindReg, line: "+QIOTEVT: 2,10200", apply: func() { m.regState = stateRegistered }},
-		event{kind: kindReg, line: "+QIOTEVT: 3,10200", apply: func() { m.regState = stateReady }})
+		event{kind: kindReg, line: "+QIOTEVT: 3,10200", apply: func() {
+			m.regState = stateReady
+			m.readyAt = time.Now()
+			m.wake()
+		}})
 }
 
 // deregister leaves the platform: registration events not sent yet are
@@ -284,7 +289,9 @@ func (m *Module) handleMCUVER(ctx context.Context, w atcmd.ResponseWriter, r *at
 	if err != nil || !validVersion(v) {
 		return atcmd.ErrError
 	}
-	m.st.setVersion(id, v)
+	if m.st.setVersion(id, v) {
+		m.obs.versions(m.st.versions())
+	}
 	m.versionReported(id, v)
 	m.save()
 	return nil

@@ -29,6 +29,8 @@ type state struct {
 	DeviceKey     string `json:"device_key,omitempty"`
 	DeviceSecret  string `json:"device_secret,omitempty"`
 	IMEI          string `json:"imei"`
+	IMSI          string `json:"imsi,omitempty"`
+	ICCID         string `json:"iccid,omitempty"`
 	ServerType    int    `json:"server_type"`
 	ServerURL     string `json:"server_url"`
 
@@ -44,9 +46,15 @@ type state struct {
 	Task *taskState `json:"task,omitempty"`
 
 	// Failures counts failed upgrades per plan; Refused holds when the
-	// device last refused a plan.
-	Failures map[string]int       `json:"failures,omitempty"`
-	Refused  map[string]time.Time `json:"refused,omitempty"`
+	// device last refused a plan; Confirmed when the user confirmed a
+	// manual plan in the app.
+	Failures  map[string]int       `json:"failures,omitempty"`
+	Refused   map[string]time.Time `json:"refused,omitempty"`
+	Confirmed map[string]time.Time `json:"confirmed,omitempty"`
+
+	// ModuleVersion is the module's own firmware version, changed by a
+	// module firmware update (FOTA).
+	ModuleVersion string `json:"module_version,omitempty"`
 }
 
 type mcuVersion struct {
@@ -65,21 +73,26 @@ func (s *state) version(id string) (string, bool) {
 }
 
 // setVersion declares, changes or (with an empty version) removes a
-// component.
-func (s *state) setVersion(id, v string) {
+// component, and reports whether that changed anything.
+func (s *state) setVersion(id, v string) bool {
 	for i, m := range s.MCU {
 		if m.ID == id {
+			if m.Version == v {
+				return false
+			}
 			if v == "" {
 				s.MCU = append(s.MCU[:i], s.MCU[i+1:]...)
 			} else {
 				s.MCU[i].Version = v
 			}
-			return
+			return true
 		}
 	}
-	if v != "" {
-		s.MCU = append(s.MCU, mcuVersion{ID: id, Version: v})
+	if v == "" {
+		return false
 	}
+	s.MCU = append(s.MCU, mcuVersion{ID: id, Version: v})
+	return true
 }
 
 // versions returns the component versions as a map.
@@ -106,7 +119,28 @@ func freshState() (*state, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &state{Version: stateVersion, IMEI: imei, ServerType: 1, ServerURL: defaultServerURL}, nil
+	s := &state{Version: stateVersion, IMEI: imei, ServerType: 1, ServerURL: defaultServerURL}
+	return s, s.fillSIM()
+}
+
+// fillSIM gives the state a SIM (IMSI and ICCID) if it has none: a state
+// file written before they were kept gets them on its next start.
+func (s *state) fillSIM() error {
+	if s.IMSI != "" && s.ICCID != "" {
+		return nil
+	}
+	n, err := rand.Int(rand.Reader, big.NewInt(1e10))
+	if err != nil {
+		return fmt.Errorf("module: SIM: %w", err)
+	}
+	if s.IMSI == "" {
+		s.IMSI = fmt.Sprintf("46000%010d", n.Int64())
+	}
+	if s.ICCID == "" {
+		body := fmt.Sprintf("8986001%012d", n.Int64())
+		s.ICCID = body + string(rune('0'+luhn(body)))
+	}
+	return nil
 }
 
 // loadState reads the state file at path and returns the state and the
@@ -139,6 +173,9 @@ func loadState(path string) (*state, []byte, error) {
 		if s.IMEI, err = newIMEI(); err != nil {
 			return nil, nil, err
 		}
+	}
+	if err := s.fillSIM(); err != nil {
+		return nil, nil, err
 	}
 	return &s, data, nil
 }

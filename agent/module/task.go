@@ -1,13 +1,12 @@
 package module
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
+	"time"
 
 	"github.com/atota/atota/agent/plan"
 )
@@ -15,7 +14,7 @@ import (
 // Phases of an OTA task.
 const (
 	phaseOffered     = "offered"     // 10700s sent, waiting for AT+QIOTUPDATE=1 or =0
-	phaseDownloading = "downloading" // pieces served with AT+QIOTOTARD
+	phaseDownloading = "downloading" // confirmed: pieces served with AT+QIOTOTARD (FOTA: installing)
 	phaseUpdating    = "updating"    // AT+QIOTUPDATE=3 seen, waiting for the version report
 )
 
@@ -23,6 +22,7 @@ const (
 type taskState struct {
 	Plan       string          `json:"plan"`
 	SHA256     bool            `json:"sha256"`
+	WindowEnd  time.Time       `json:"window_end"` // the plan's window: a transfer still running then fails
 	Components []taskComponent `json:"components"`
 	Phase      string          `json:"phase"`
 	Current    int             `json:"current"`     // index into Components
@@ -33,14 +33,18 @@ type taskState struct {
 // taskComponent is one component of a task, with what its events carry.
 type taskComponent struct {
 	ID      string       `json:"id"`
-	Source  string       `json:"source"` // source version for a delta, "" for full
+	Type    string       `json:"type,omitempty"` // plan.MCU (SOTA) or plan.Module (FOTA); "" is plan.MCU
+	Source  string       `json:"source"`         // the 10700 source version
 	Target  string       `json:"target"`
-	Root    string       `json:"root,omitempty"` // the plans directory File must stay in; "" for none
+	Root    string       `json:"root,omitempty"` // the directory File must stay in; "" for none
 	File    string       `json:"file"`
 	Digests plan.Digests `json:"digests"`
 	Battery int          `json:"min_battery"`
 	Signal  int          `json:"min_signal_dbm"`
 }
+
+// fota reports whether the component is the module's own firmware.
+func (c *taskComponent) fota() bool { return c.Type == plan.Module }
 
 // check reports a task no module would have saved.
 func (ts *taskState) check() error {
@@ -55,8 +59,8 @@ func (ts *taskState) check() error {
 		return fmt.Errorf("phase %q", ts.Phase)
 	}
 	for i, c := range ts.Components {
-		if c.ID == "" || c.File == "" || c.Digests.Size <= 0 {
-			return fmt.Errorf("components[%d]: id %q, file %q, size %d", i, c.ID, c.File, c.Digests.Size)
+		if c.ID == "" || c.File == "" || c.Digests.Size <= 0 || len(c.Digests.SHA256) != 64 || !slices.Contains([]string{"", plan.MCU, plan.Module}, c.Type) {
+			return fmt.Errorf("components[%d]: id %q, type %q, file %q, size %d, sha256 %q", i, c.ID, c.Type, c.File, c.Digests.Size, c.Digests.SHA256)
 		}
 	}
 	size := ts.Components[ts.Current].Digests.Size
@@ -66,40 +70,113 @@ func (ts *taskState) check() error {
 	return nil
 }
 
-// task is the OTA task in progress: its state and the package of the
-// current component, held in memory as a module holds its download.
+// task is the OTA task in progress: its state, and the module's copies of
+// its packages once the download started.
 type task struct {
 	taskState
-	pkg []byte // nil until the download starts
+	gen       int
+	files     []*os.File // per component, the cached copy; nil until fetched
+	waitPiece bool       // the current piece's 7,10703 waits for the cache
+	done      int64      // bytes of the current component the MCU has read
 }
 
 func (t *task) comp() *taskComponent { return &t.Components[t.Current] }
+
+// fetched reports whether every package of the task is in the cache.
+func (t *task) fetched() bool { return !slices.Contains(t.files, nil) }
+
+// closeFiles closes the task's cached copies. m.mu is held.
+func (m *Module) closeFiles() {
+	if m.task == nil {
+		return
+	}
+	for i, f := range m.task.files {
+		if f != nil {
+			f.Close()
+			m.task.files[i] = nil
+		}
+	}
+}
+
+// cacheInUse returns the cache files the task in progress needs. m.mu is
+// held.
+func (m *Module) cacheInUse() map[string]bool {
+	keep := map[string]bool{}
+	if m.task != nil && m.task.Phase != phaseOffered {
+		for _, c := range m.task.Components {
+			keep[m.cache.path(c.Digests)] = true
+		}
+	}
+	return keep
+}
+
+// device returns what eligibility looks at for plan p: module
+// components go by the module's own firmware version. m.mu is held.
+func (m *Module) device(p *plan.Plan) plan.Device {
+	v := m.st.versions()
+	for _, c := range p.Components {
+		if c.Type == plan.Module {
+			v[c.ID] = m.st.ModuleVersion
+		}
+	}
+	return plan.Device{Product: m.st.ProductKey, Key: m.st.deviceKey(), Versions: v, Failures: m.st.Failures[p.Name]}
+}
+
+// loadPlans loads the plans, logging the bad ones when that list
+// changed. m.mu is held.
+func (m *Module) loadPlans() []*plan.Plan {
+	plans, errs := m.cfg.Plans.Load()
+	msg := fmt.Sprint(errs)
+	if msg != m.planErrs {
+		m.planErrs = msg
+		for _, err := range errs {
+			m.log.Warn("plan skipped", "err", err)
+		}
+	}
+	return plans
+}
+
+// awaitsConfirmation reports whether plan p waits for the app
+// confirmation of a manual plan. m.mu is held.
+func (m *Module) awaitsConfirmation(p *plan.Plan) bool {
+	_, ok := m.st.Confirmed[p.Name]
+	return p.NeedsConfirmation(m.st.deviceKey()) && !ok
+}
+
+// eligible returns the component of plan p this device upgrades now, or
+// why none. m.mu is held.
+func (m *Module) eligible(p *plan.Plan) (int, plan.Device, error) {
+	dev := m.device(p)
+	if m.awaitsConfirmation(p) {
+		return -1, dev, errors.New("manual plan: waiting for the app confirmation (POST /v1/confirm on the control endpoint)")
+	}
+	first, err := p.Next(m.cfg.Now(), dev)
+	return first, dev, err
+}
+
+// taskFor returns the task plan p offers this device now, or nil and why
+// not. m.mu is held.
+func (m *Module) taskFor(p *plan.Plan, sha bool) (*task, error) {
+	first, dev, err := m.eligible(p)
+	if err != nil {
+		return nil, err
+	}
+	return m.newTask(p, first, dev.Versions, sha)
+}
 
 // findTask looks for a plan this device is eligible for and returns the
 // task for it, or nil. Bad plans and plans whose packages cannot be read
 // are logged and passed over. m.mu is held.
 func (m *Module) findTask(sha bool) *task {
-	plans, errs := m.cfg.Plans.Load()
-	for _, err := range errs {
-		m.log.Warn("plan skipped", "err", err)
-	}
-	dev := plan.Device{Product: m.st.ProductKey, Key: m.st.deviceKey(), Versions: m.st.versions()}
-	now := m.cfg.Now()
-	for _, p := range plans {
-		dev.Failures = m.st.Failures[p.Name]
-		first, err := p.Next(now, dev)
+	for _, p := range m.loadPlans() {
+		t, err := m.taskFor(p, sha)
 		if err != nil {
 			m.log.Debug("plan not offered", "plan", p.Name, "why", err)
 			continue
 		}
-		t, err := m.newTask(p, first, dev.Versions, sha)
-		if err != nil {
-			m.log.Error("plan not offered", "plan", p.Name, "err", err)
-			continue
-		}
 		return t
 	}
-	m.log.Info("no plan for this device", "product", dev.Product, "device", dev.Key)
+	m.log.Info("no plan for this device", "product", m.st.ProductKey, "device", m.st.deviceKey())
 	return nil
 }
 
@@ -108,9 +185,10 @@ func (m *Module) findTask(sha bool) *task {
 // plan order. A later component already at its target version is left
 // out; one the device will not be eligible for (a delta from another
 // version, a version not specified) ends the list there, since the plan
-// upgrades its components in order.
+// upgrades its components in order. m.mu is held.
 func (m *Module) newTask(p *plan.Plan, first int, versions map[string]string, sha bool) (*task, error) {
-	t := &task{taskState: taskState{Plan: p.Name, SHA256: sha, Phase: phaseOffered}}
+	m.gen++
+	t := &task{gen: m.gen, taskState: taskState{Plan: p.Name, SHA256: sha, Phase: phaseOffered, WindowEnd: p.Window.End}}
 	for i := first; i < len(p.Components); i++ {
 		c := p.Components[i]
 		v, reported := versions[c.ID]
@@ -123,22 +201,21 @@ func (m *Module) newTask(p *plan.Plan, first int, versions map[string]string, sh
 				break
 			}
 		}
-		if c.Type != plan.MCU {
-			if i == first {
-				return nil, fmt.Errorf("component %s: module firmware (FOTA) is not emulated yet", c.ID)
-			}
-			m.log.Warn("module firmware (FOTA) is not emulated yet: components from here on are left out", "plan", p.Name, "component", c.ID)
-			break
-		}
 		tc := taskComponent{
-			ID: c.ID, Target: c.TargetVersion, Root: p.Dir, File: c.File,
+			ID: c.ID, Type: c.Type, Target: c.TargetVersion, Root: p.Dir, File: c.File,
 			Battery: p.MinBattery(), Signal: p.MinSignalDBm(),
+		}
+		if tc.Type == plan.MCU {
+			tc.Type = ""
 		}
 		if p.Dir == "" {
 			tc.File = c.Path(p)
 		}
-		if c.Package == plan.Delta {
+		switch {
+		case c.Package == plan.Delta:
 			tc.Source = c.SourceVersion
+		case c.Type == plan.Module:
+			tc.Source = m.st.ModuleVersion // [INF] the FOTA example shows the running version
 		}
 		d, err := tc.digest()
 		if err != nil {
@@ -149,7 +226,11 @@ func (m *Module) newTask(p *plan.Plan, first int, versions map[string]string, sh
 		}
 		tc.Digests = d
 		t.Components = append(t.Components, tc)
+		if c.Type == plan.Module {
+			break // the module reboots after its own update: the rest comes with the next offer
+		}
 	}
+	t.files = make([]*os.File, len(t.Components))
 	return t, nil
 }
 
@@ -191,38 +272,39 @@ func (c *taskComponent) digest() (plan.Digests, error) {
 	return d, nil
 }
 
-// load reads the package into memory and checks it is still the file
-// that was announced.
-func (c *taskComponent) load() ([]byte, error) {
-	f, err := c.open()
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	// One byte more than announced tells a grown file from the right one.
-	data, err := io.ReadAll(io.LimitReader(f, c.Digests.Size+1))
-	if err != nil {
-		return nil, fmt.Errorf("component %s: package %s: %w", c.ID, c.path(), err)
-	}
-	d, err := plan.Digest(bytes.NewReader(data))
-	if err != nil {
-		return nil, err
-	}
-	if d != c.Digests {
-		return nil, fmt.Errorf("component %s: package %s changed since the plan was offered (%d bytes, SHA-256 %s; announced %d bytes, SHA-256 %s)",
-			c.ID, c.path(), d.Size, d.SHA256, c.Digests.Size, c.Digests.SHA256)
-	}
-	return data, nil
-}
-
-// offerEvents returns the 7,10700 events for every component of t, to be
-// sent back to back before the first 7,10701 (spec §13.6).
-func (t *task) offerEvents() []event {
+// offer makes t the task and sends one 7,10700 per component, back to
+// back before any 7,10701 (spec §13.6). m.mu is held.
+func (m *Module) offer(t *task, how string) {
+	m.setTask(t)
+	m.pushed[t.Plan] = time.Now()
+	delete(m.pushNow, t.Plan)
+	m.save()
+	m.log.Info("plan offered", "plan", t.Plan, "how", how, "components", len(t.Components), "sha256", t.SHA256)
 	evs := make([]event, 0, len(t.Components))
 	for _, c := range t.Components {
 		evs = append(evs, line(`+QIOTEVT: 7,10700,"%s","%s","%s",%d,%d,%d`, c.ID, c.Source, c.Target, c.Battery, c.Signal, c.Digests.Size))
+		m.obs.progress(TaskProgress{Plan: t.Plan, Component: c.ID, Event: 10700, Total: c.Digests.Size})
 	}
-	return evs
+	m.events(evs...)
+	m.wake()
+}
+
+// setTask replaces the task in progress, closing the old one's files.
+// m.mu is held.
+func (m *Module) setTask(t *task) {
+	if m.task != nil && m.task != t {
+		m.closeFiles()
+		m.emit.cancel(kindFOTA)
+	}
+	m.task = t
+}
+
+// confirm starts the download of the offered task. m.mu is held.
+func (m *Module) confirm() {
+	t := m.task
+	m.log.Info("plan confirmed", "plan", t.Plan)
+	delete(m.st.Refused, t.Plan)
+	m.advance(0)
 }
 
 // advance starts the first component from index i on that is not at its
@@ -231,7 +313,11 @@ func (m *Module) advance(i int) {
 	t := m.task
 	for ; i < len(t.Components); i++ {
 		c := &t.Components[i]
-		if v, _ := m.st.version(c.ID); v != c.Target {
+		v, _ := m.st.version(c.ID)
+		if c.fota() {
+			v = m.st.ModuleVersion
+		}
+		if v != c.Target {
 			break
 		}
 		m.log.Info("component already at its target version", "plan", t.Plan, "component", c.ID, "version", c.Target)
@@ -241,33 +327,48 @@ func (m *Module) advance(i int) {
 		m.endTask()
 		return
 	}
-	if err := m.startComponent(i); err != nil {
-		m.failTask(err)
-	}
+	m.startComponent(i)
 }
 
-// startComponent loads component i's package and announces its download:
-// 10701 with the digests, 10702, and 10703 for the first piece. m.mu is
-// held.
-func (m *Module) startComponent(i int) error {
+// startComponent announces component i's download: 7,10701 with the
+// digests (bare for FOTA), 7,10702, and 7,10703 for the first piece once
+// the package is in the module's cache. m.mu is held.
+func (m *Module) startComponent(i int) {
 	t := m.task
-	t.Current, t.Phase, t.pkg = i, phaseDownloading, nil
+	t.Current, t.Phase, t.done = i, phaseDownloading, 0
 	c := t.comp()
-	data, err := c.load()
-	if err != nil {
-		return err
-	}
-	t.pkg = data
 	t.PieceStart, t.PieceLen = 0, min(int64(m.cfg.PieceSize), c.Digests.Size)
 	m.save()
 	d := c.Digests
-	start := fmt.Sprintf(`+QIOTEVT: 7,10701,"%s",%d,"%s",%d`, c.ID, d.Size, d.MD5, d.CRC)
-	if t.SHA256 {
-		start += `,"` + d.SHA256 + `"`
+	start := "+QIOTEVT: 7,10701"
+	if !c.fota() {
+		start = fmt.Sprintf(`+QIOTEVT: 7,10701,"%s",%d,"%s",%d`, c.ID, d.Size, d.MD5, d.CRC)
+		if t.SHA256 {
+			start += `,"` + d.SHA256 + `"`
+		}
 	}
-	m.log.Info("download started", "plan", t.Plan, "component", c.ID, "size", d.Size)
-	m.events(event{line: start}, line("+QIOTEVT: 7,10702"), m.pieceEvent())
-	return nil
+	m.log.Info("download started", "plan", t.Plan, "component", c.ID, "size", d.Size, "fota", c.fota())
+	m.events(event{line: start}, line("+QIOTEVT: 7,10702"))
+	m.progress(10701, "")
+	if t.files[i] != nil {
+		m.pieceReady()
+		return
+	}
+	t.waitPiece = true
+	m.wake() // the planner copies the packages
+}
+
+// pieceReady announces the current piece, now in the cache; for a module
+// component it goes on with the firmware update. m.mu is held.
+func (m *Module) pieceReady() {
+	t := m.task
+	t.waitPiece = false
+	if t.comp().fota() {
+		m.installFirmware()
+		return
+	}
+	m.events(m.pieceEvent())
+	m.progress(10703, "")
 }
 
 // nextPiece moves to the piece after the current one and announces it.
@@ -283,6 +384,7 @@ func (m *Module) nextPiece() {
 	t.PieceStart, t.PieceLen = next, min(int64(m.cfg.PieceSize), c.Digests.Size-next)
 	m.save()
 	m.events(line("+QIOTEVT: 7,10702"), m.pieceEvent())
+	m.progress(10703, "")
 }
 
 // pieceEvent returns the 7,10703 event of the current piece. m.mu is held.
@@ -292,13 +394,29 @@ func (m *Module) pieceEvent() event {
 	return line(`+QIOTEVT: 7,10703,"%s",%d,%d,%d`, c.ID, c.Digests.Size, t.PieceStart, t.PieceLen)
 }
 
+// progress tells the observer about a step of the current component.
+// m.mu is held.
+func (m *Module) progress(ev int, reason string) {
+	t := m.task
+	c := t.comp()
+	p := TaskProgress{Plan: t.Plan, Component: c.ID, Event: ev, Done: t.done, Total: c.Digests.Size, Reason: reason}
+	if ev == 10703 {
+		p.Done = max(t.done, t.PieceStart)
+		p.PieceStart, p.PieceLen = t.PieceStart, t.PieceLen
+	}
+	if ev == 10705 {
+		p.Done = p.Total
+	}
+	m.obs.progress(p)
+}
+
 // versionReported takes a component version the MCU reported: the target
 // version of the component being downloaded or updated means success
 // (10705) and the next component starts; another version after
 // AT+QIOTUPDATE=3 is a failure (10706). m.mu is held.
 func (m *Module) versionReported(id, v string) {
 	t := m.task
-	if t == nil || t.Phase == phaseOffered || t.comp().ID != id {
+	if t == nil || t.Phase == phaseOffered || t.comp().ID != id || t.comp().fota() {
 		return
 	}
 	c := t.comp()
@@ -310,6 +428,7 @@ func (m *Module) versionReported(id, v string) {
 	}
 	m.log.Info("component updated", "plan", t.Plan, "component", id, "version", v)
 	m.events(line("+QIOTEVT: 7,10705"))
+	m.progress(10705, "")
 	m.advance(t.Current + 1)
 }
 
@@ -317,6 +436,7 @@ func (m *Module) versionReported(id, v string) {
 func (m *Module) failTask(err error) {
 	m.countFailure(err)
 	m.events(line("+QIOTEVT: 7,10706"))
+	m.progress(10706, err.Error())
 	m.endTask()
 }
 
@@ -330,33 +450,57 @@ func (m *Module) countFailure(err error) {
 	m.st.Failures[t.Plan]++
 }
 
-// endTask forgets the task. m.mu is held.
+// endTask forgets the task and its cached packages. m.mu is held.
 func (m *Module) endTask() {
-	m.task = nil
+	m.setTask(nil)
 	m.save()
+	m.cache.prune(nil)
+	m.wake()
 }
 
 // resumeTask takes up the task saved in the state file after a restart:
-// the module reloads the piece it was serving. A package that changed or
-// went away meanwhile fails the task; the MCU hears 7,10706 at its first
-// command. m.mu is held.
+// the module reopens its copies of the packages. A copy that went away or
+// was damaged is made again from the plan's file if that still matches
+// the offer; otherwise the task fails and the MCU hears 7,10706 at its
+// first command. m.mu is held.
 func (m *Module) resumeTask() {
 	ts := m.st.Task
 	if ts == nil {
 		return
 	}
 	ts.Components = slices.Clone(ts.Components)
-	m.task = &task{taskState: *ts}
-	if ts.Phase != phaseDownloading {
+	m.gen++
+	m.task = &task{taskState: *ts, gen: m.gen, files: make([]*os.File, len(ts.Components))}
+	if ts.Phase == phaseOffered {
 		return
 	}
-	data, err := m.task.comp().load()
+	err := m.fetch(m.task)
+	if err == nil && m.task.comp().fota() {
+		err = errors.New("the module restarted while installing its own firmware; it keeps the version it had")
+	}
 	if err != nil {
 		m.countFailure(fmt.Errorf("the task cannot go on after the restart: %w", err))
 		m.notice = append(m.notice, line("+QIOTEVT: 7,10706"))
+		m.progress(10706, err.Error())
 		m.endTask()
 		return
 	}
-	m.task.pkg = data
-	m.log.Info("task resumed", "plan", ts.Plan, "component", m.task.comp().ID, "piece_start", ts.PieceStart, "piece_len", ts.PieceLen)
+	m.task.done = ts.PieceStart
+	m.log.Info("task resumed", "plan", ts.Plan, "component", m.task.comp().ID, "phase", ts.Phase, "piece_start", ts.PieceStart, "piece_len", ts.PieceLen)
+}
+
+// fetch opens the cached copies of every package of t, making those that
+// are missing. m.mu is held, or t is not shared yet.
+func (m *Module) fetch(t *task) error {
+	for i := range t.Components {
+		if t.files[i] != nil {
+			continue
+		}
+		f, err := m.cache.open(m.ctx, &t.Components[i])
+		if err != nil {
+			return err
+		}
+		t.files[i] = f
+	}
+	return nil
 }
