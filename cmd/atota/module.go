@@ -1,10 +1,15 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -41,10 +46,33 @@ other end at PATH), tcp://HOST:PORT (dial a serial bridge) or
 tcp-listen://HOST:PORT (accept one connection at a time).
 
 State (configuration, component versions, the task in progress) is kept in
---state, written atomically, so a restart loses nothing.`,
+--state, written atomically, so a restart loses nothing. The packages of the
+task in progress are copied next to it (module.cache/), as a module holds its
+download: a plan file changed mid-task does not change what is served.
+
+Plans: the plans directory is read again whenever the MCU asks
+(AT+QIOTOTAREQ) and every few seconds while a push is possible, so plans can
+be added without a restart. A plan with push_actively is pushed by itself
+inside its push period, first 30 s after the registration, then about every
+10 minutes until the MCU confirms or refuses; after a refusal, again after
+rejection_minutes. A manual plan waits for the app confirmation
+(POST /v1/confirm).
+
+CONTROL: with --control the module serves a JSON API:
+  GET  /v1/status                   registration, task, piece, bytes served, events
+  POST /v1/signal   {"csq": N}      change the signal (AT+CSQ)
+  POST /v1/battery  {"battery": N}  change the battery level (AT+CBC)
+  POST /v1/confirm  {"plan": NAME}  the app confirmation of a manual plan
+  POST /v1/push                     push the plans that can be offered now
+  POST /v1/reboot                   reboot: the link drops and comes back`,
 		Example: `  # serve a plans directory on a pty, then type AT commands with picocom
   atota module --port pty:/tmp/atota-m --plans plans --product p1demo
   picocom /tmp/atota-m            # or: tio /tmp/atota-m
+
+  # with a control endpoint: confirm a manual plan, weaken the signal
+  atota module --port tcp-listen://127.0.0.1:7000 --plans plans --product p1demo --control 8321
+  curl -X POST localhost:8321/v1/confirm
+  curl -d '{"csq": 3}' localhost:8321/v1/signal
 
   # serve a real MCU on a USB serial adapter, events after realistic delays
   atota module --port /dev/ttyUSB0 --baud 115200 --plans plans --product p1demo \
@@ -73,7 +101,7 @@ State (configuration, component versions, the task in progress) is kept in
 	fl.BoolVar(&f.baudPace, "baud-pace", false, "pace output to what the baud rate allows, so a pty or TCP link times like a UART")
 	fl.DurationVar(&f.eventDelay, "event-delay", module.DefaultEventDelay, "delay from a command's OK to the events it causes (0 for speed tests)")
 	fl.DurationVar(&f.regDelay, "reg-delay", module.DefaultRegDelay, "delay from AT+QIOTREG=1 to the registration events")
-	fl.StringVar(&f.control, "control", "", "loopback HTTP/JSON control endpoint (not available yet)")
+	fl.StringVar(&f.control, "control", "", "HTTP/JSON control endpoint: PORT or :PORT (on 127.0.0.1), or HOST:PORT on purpose (see CONTROL above)")
 	fl.StringVar(&f.model, "model", "ec800m", "module model to play (only ec800m so far)")
 	fl.StringVar(&f.replies, "replies", "", "file of extra canned replies (not available yet)")
 	return cmd
@@ -87,8 +115,6 @@ func (f *moduleFlags) check(cmd *cobra.Command) error {
 		return usagef("module: give --plans DIR (a directory of plan files) or --platform URL")
 	case f.plans != "" && f.platform != "":
 		return usagef("module: give --plans or --platform, not both")
-	case f.control != "":
-		return usagef("module: --control is not available yet")
 	case f.replies != "":
 		return usagef("module: --replies is not available yet")
 	case !strings.EqualFold(f.model, "ec800m"):
@@ -103,7 +129,60 @@ func (f *moduleFlags) check(cmd *cobra.Command) error {
 	if _, err := transport.ParsePort(f.port); err != nil {
 		return &usageError{err.Error()}
 	}
+	if f.control != "" {
+		addr, err := controlAddr(f.control)
+		if err != nil {
+			return &usageError{err.Error()}
+		}
+		f.control = addr
+	}
 	return nil
+}
+
+// controlAddr completes a --control address: a bare port, or one with no
+// host, is on 127.0.0.1; a host given is taken as given, on purpose.
+func controlAddr(s string) (string, error) {
+	if _, err := strconv.ParseUint(s, 10, 16); err == nil {
+		s = ":" + s
+	}
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return "", fmt.Errorf("module: --control %q: want PORT, :PORT or HOST:PORT, e.g. 127.0.0.1:8321", s)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return "", fmt.Errorf("module: --control %q: port %q is not a number 0 to 65535", s, port)
+	}
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port), nil
+}
+
+// serveControl serves the control endpoint on addr until ctx is done; the
+// returned function stops it and waits for it.
+func serveControl(ctx context.Context, addr string, h http.Handler, log *slog.Logger) (string, func(), error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", nil, fmt.Errorf("module: control endpoint: %w (pick another port with --control)", err)
+	}
+	if ip := ln.Addr().(*net.TCPAddr).IP; !ip.IsLoopback() {
+		log.Warn("the control endpoint is reachable from other hosts and has no authentication", "addr", ln.Addr().String())
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("control endpoint stopped", "err", err)
+		}
+	}()
+	stop := func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+		<-done
+	}
+	return ln.Addr().String(), stop, nil
 }
 
 // defaultStatePath is the module's state file in the user's state
@@ -179,6 +258,15 @@ func (a *app) runModule(cmd *cobra.Command, f moduleFlags) error {
 	var ml module.Listener = l
 	if f.baudPace {
 		ml = pacedListener{l, f.baud}
+	}
+	if f.control != "" {
+		addr, stop, err := serveControl(ctx, f.control, m.ControlHandler(), log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		log.Info("control endpoint up", "url", "http://"+addr+"/v1/status")
+		fmt.Fprintf(a.stderr, "atota module: control endpoint on http://%s/v1/status\n", addr)
 	}
 	log.Info("module serving", "port", l.Addr(), "state", cfg.StatePath, "device_key", m.DeviceKey())
 	fmt.Fprintf(a.stderr, "atota module: serving on %s (Ctrl-C to stop)\n", l.Addr())
