@@ -245,6 +245,10 @@ func (a *app) runModule(cmd *cobra.Command, f moduleFlags) error {
 	}
 	defer m.Close()
 	if link != nil {
+		// A job that arrives after the MCU asked is pushed at once.
+		if ps, ok := link.(interface{ SetPush(func() []string) }); ok {
+			ps.SetPush(m.Push)
+		}
 		if err := link.Start(ctx, m.DeviceKey()); err != nil {
 			return err
 		}
