@@ -83,11 +83,12 @@
 //	                                      flipped on its way to the MCU
 //	clock          advance                the module's clock jumps ahead
 //	battery        percent                the MCU's battery level changes
+//	signal         csq, for               the module's signal (AT+CSQ) changes
+//	confirm                               the user confirms the manual plans in the app
 //	random         count, pool            count faults drawn from the seed
-//	signal, confirm                       the module's signal, a manual plan's app
-//	                                      confirmation: not supported yet (issue 4)
 //	download_cut, download_rate, broker_restart   the platform link: not supported
-//	                                      yet (issue 6)
+//	                                      yet (issue 6); a slow serial link is
+//	                                      link: {baud: 500, pace: true} (50 B/s)
 //
 // direction is to_mcu, to_module or both (the default). A scenario with
 // a fault that is not supported yet parses, and Run refuses it with an

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // result gathers the run's result from the runner.
@@ -18,7 +17,7 @@ func (r *runner) result(out outcome) *Result {
 		Seed:     r.seed,
 		Outcome:  out.o,
 		Reason:   out.reason,
-		Wall:     time.Since(r.start),
+		Wall:     r.ended.Sub(r.start),
 		Cycles:   out.cycles,
 	}
 	res.Duration = res.Wall

@@ -20,16 +20,11 @@ const examples = "../../examples/scenarios"
 // notYet lists the built-in scenarios that need a feature of another
 // package that has not landed, and why; Run must refuse them with
 // ErrUnsupported, never pass them silently.
-var notYet = map[string]string{
-	"signal-drop":         "signal faults need the module emulator's signal control (issue 4)",
-	"manual-confirmation": "confirm faults need the module emulator's app confirmation (issue 4)",
-}
+var notYet = map[string]string{}
 
 // knownFailing lists the built-in scenarios whose expectations the
 // packages they test do not meet yet, and why: they must run, and fail.
-var knownFailing = map[string]string{
-	"window-ends": "the module emulator does not fail a transfer whose plan window ended yet (issue 4)",
-}
+var knownFailing = map[string]string{}
 
 func TestBuiltinScenarios(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join(examples, "*.yaml"))

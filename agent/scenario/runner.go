@@ -74,6 +74,7 @@ type runner struct {
 	log   *slog.Logger
 	dir   string
 	start time.Time
+	ended time.Time // when the MCU side ended, before the link drained
 	base  time.Time // the module's clock at the start
 	skew  atomic.Int64
 	csq   atomic.Int64 // the module's signal, as signal faults set it
@@ -155,6 +156,8 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	} else {
 		out = r.waitExternal(ctx)
 	}
+	r.ended = time.Now()
+	r.drain(ctx)
 	r.shutdown()
 	res := r.result(out)
 	r.emit(Event{Kind: "end", Name: "run:" + string(res.Outcome), Text: res.Reason})
@@ -269,6 +272,13 @@ func (r *runner) moduleConfig() module.Config {
 		cfg.RegDelay = *m.RegDelay
 	}
 	cfg.Now = r.clock
+	for _, a := range r.faults {
+		if a.f.Type == FaultClock {
+			// The module's planner sleeps until a plan's window ends by
+			// the time package's clock; clock jumps need it to look often.
+			cfg.PlanPoll = 10 * time.Millisecond
+		}
+	}
 	cfg.Logger = r.log.With("side", "module")
 	return cfg
 }
@@ -385,6 +395,29 @@ func (r *runner) shutdown() {
 	}
 	if r.link != nil {
 		r.link.Close()
+	}
+}
+
+// drain lets the events the module still has queued come out before the
+// run ends: it waits until the link has been quiet for three event
+// delays (at least 20 ms), for at most a second.
+func (r *runner) drain(ctx context.Context) {
+	if r.modSock == nil {
+		return
+	}
+	quiet := 20 * time.Millisecond
+	if d := r.sc.Module.EventDelay; d != nil {
+		quiet = max(quiet, 3**d)
+	} else {
+		quiet = max(quiet, 3*module.DefaultEventDelay)
+	}
+	deadline := time.Now().Add(time.Second)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		q := r.tap.quietFor()
+		if q >= quiet {
+			return
+		}
+		time.Sleep(quiet - q)
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // tap follows what the module sends the MCU, as it leaves the module and
@@ -16,6 +18,7 @@ import (
 // "+QIOTOTARD: <start>,<len>" header exactly <len> raw bytes.
 type tap struct {
 	seed uint64
+	last atomic.Int64 // when bytes last went by, in Unix nanoseconds
 
 	mu      sync.Mutex
 	line    []byte
@@ -56,6 +59,7 @@ func newTap(seed uint64) *tap {
 // process follows p and returns it, with a byte flipped where a
 // corrupt_block fault says so (in a copy).
 func (t *tap) process(p []byte) []byte {
+	t.last.Store(time.Now().UnixNano())
 	t.mu.Lock()
 	out := t.follow(p)
 	notes := t.notes
@@ -309,3 +313,8 @@ func (c *cmdTap) follow(b []byte) {
 }
 
 func (c *cmdTap) Close() error { return c.rw.Close() }
+
+// quietFor returns how long no bytes went by.
+func (t *tap) quietFor() time.Duration {
+	return time.Since(time.Unix(0, t.last.Load()))
+}

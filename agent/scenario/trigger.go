@@ -138,6 +138,18 @@ func (r *runner) fire(a *armed) {
 		r.skew.Add(int64(f.Advance))
 	case FaultBattery:
 		r.battery.Store(int64(*f.Percent))
+	case FaultSignal:
+		old := r.csq.Swap(int64(*f.CSQ))
+		r.setSignal(*f.CSQ)
+		if f.For > 0 {
+			r.after(f.For, func() {
+				r.csq.Store(old)
+				r.setSignal(int(old))
+				r.emit(Event{Kind: "fault", Name: "fault_end:" + f.Type, Text: fmt.Sprintf("the signal is back to AT+CSQ %d", old)})
+			})
+		}
+	case FaultConfirm:
+		r.spawn(r.confirm)
 	}
 }
 
@@ -291,4 +303,36 @@ func (r *runner) pending() bool {
 		}
 	}
 	return false
+}
+
+// setSignal changes the running module's signal; a module booting later
+// takes it from its configuration (moduleConfig).
+func (r *runner) setSignal(csq int) {
+	r.modMu.Lock()
+	m := r.mod
+	r.modMu.Unlock()
+	if m == nil {
+		return
+	}
+	if err := m.SetCSQ(csq); err != nil {
+		r.log.Error("signal fault", "err", err)
+	}
+}
+
+// confirm gives the app confirmation of every manual plan waiting for
+// one, as the user does in the app.
+func (r *runner) confirm() {
+	r.modMu.Lock()
+	m := r.mod
+	r.modMu.Unlock()
+	if m == nil {
+		r.emit(Event{Kind: "module", Name: "module:confirm_failed", Text: "the module is off"})
+		return
+	}
+	names, err := m.Confirm("")
+	if err != nil {
+		r.emit(Event{Kind: "module", Name: "module:confirm_failed", Text: err.Error()})
+		return
+	}
+	r.emit(Event{Kind: "module", Name: "module:confirmed", Text: "confirmed in the app: " + strings.Join(names, ", ")})
 }
