@@ -23,6 +23,7 @@ type SchemaError struct {
 // Unwrap returns what the error wraps.
 func (e *SchemaError) Unwrap() error { return e.Err }
 
+// Error returns "scenario: FILE:LINE:COL: FIELD: MESSAGE".
 func (e *SchemaError) Error() string {
 	var b strings.Builder
 	b.WriteString("scenario: ")

@@ -64,6 +64,7 @@ type RunError struct {
 	Err      error
 }
 
+// Error returns "scenario NAME: ERROR".
 func (e *RunError) Error() string { return fmt.Sprintf("scenario %s: %v", e.Scenario, e.Err) }
 
 // Unwrap returns the error the run failed with.
