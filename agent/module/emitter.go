@@ -21,6 +21,7 @@ const (
 type event struct {
 	due   time.Time
 	delay time.Duration // while held: from the final result, or from the event before
+	gap   time.Duration // while held: the least time after an event queued earlier
 	kind  eventKind
 	line  string
 	apply func()
@@ -74,7 +75,7 @@ func newEmitter(mu *sync.Mutex, notify func(string)) *emitter {
 func (e *emitter) after(delay, gap time.Duration, evs ...event) {
 	if e.holding {
 		for i, ev := range evs {
-			ev.delay = delay
+			ev.delay, ev.gap = delay, gap
 			if i > 0 {
 				ev.delay = gap
 			}
@@ -85,15 +86,20 @@ func (e *emitter) after(delay, gap time.Duration, evs ...event) {
 	e.schedule(time.Now(), delay, gap, evs)
 }
 
-// schedule queues events from now. e.mu is held.
+// schedule queues events: the first delay after now, each further one gap
+// after the one before, and none closer than gap to an event queued
+// earlier, so that events keep their spacing when they pile up. e.mu is
+// held.
 func (e *emitter) schedule(now time.Time, delay, gap time.Duration, evs []event) {
-	due := now.Add(delay)
+	due := now
 	for i, ev := range evs {
+		d := delay
 		if i > 0 {
-			due = due.Add(gap)
+			d = gap
 		}
-		if due.Before(e.last) {
-			due = e.last
+		due = due.Add(d)
+		if !e.last.IsZero() && due.Before(e.last.Add(gap)) {
+			due = e.last.Add(gap)
 		}
 		ev.due = due
 		e.queue = append(e.queue, ev)
@@ -116,10 +122,10 @@ func (e *emitter) release() {
 	if len(e.held) == 0 {
 		return
 	}
-	due := time.Now()
+	now := time.Now()
 	for _, ev := range e.held {
-		due = due.Add(ev.delay)
-		e.schedule(due, 0, 0, []event{ev})
+		e.schedule(now, ev.delay, ev.gap, []event{ev})
+		now = e.last
 	}
 	clear(e.held)
 	e.held = e.held[:0]
