@@ -41,6 +41,16 @@
 // Config.Now; its timers run on the time package's clock, which
 // testing/synctest fakes in the tests.
 //
+// A Model (Config.Model, LookupModel) is the module model played: its
+// identity (ATI, AT+CGMM, AT+CGSN, ...), its network (AT+CFUN, AT+CEREG,
+// AT+COPS, AT+CCLK, ...: AT+CFUN=0 takes it down and AT+QIOTREG=1 fails
+// until AT+CFUN=1), the Quectel settings real firmware sends before any
+// QIOT command, its formats, QuecThing defaults, piece size, AT+QIOTOTARD
+// maximum and delays. Models are data, one JSON file each under models/,
+// embedded. Replies (Config.Replies, ParseReplies) are canned answers
+// that come before everything else; a command nobody knows is answered
+// ERROR and logged once with a hint.
+//
 // ControlHandler serves the control endpoint (status, signal, battery,
 // app confirmation, push, reboot) and an Observer hears version reports
 // and task progress for a platform link.

@@ -164,3 +164,37 @@ func ExampleModule_ControlHandler() {
 	// POST /v1/signal: 200 OK
 	// AT+CSQ: +CSQ: 12,99
 }
+
+// ExampleLookupModel picks the NB-IoT model and shows what it defaults to.
+func ExampleLookupModel() {
+	md, err := module.LookupModel("bc660k")
+	if err != nil {
+		log.Fatal(err)
+	}
+	cfg := md.Config()
+	fmt.Println(md.Name, md.Network, md.Server.URL)
+	fmt.Println("piece", cfg.PieceSize, "events after", cfg.EventDelay, "registration after", cfg.RegDelay)
+	// Output:
+	// BC660K-GL nbiot coap://iot-south.quectelcn.com:5683
+	// piece 16384 events after 30ms registration after 400ms
+}
+
+// ExampleParseReplies reads a replies file, as atota module --replies does.
+func ExampleParseReplies() {
+	replies, err := module.ParseReplies("replies.yaml", []byte(`
+replies:
+  - command: AT+QENG="servingcell"
+    lines: ['+QENG: "servingcell","NOCONN","LTE"']
+  - command: AT+QPOWD*
+    delay: 300ms
+`))
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, r := range replies {
+		fmt.Println(r.Where(), r.Command, r.Lines, time.Duration(r.Delay))
+	}
+	// Output:
+	// replies.yaml:3 AT+QENG="servingcell" [+QENG: "servingcell","NOCONN","LTE"] 0s
+	// replies.yaml:5 AT+QPOWD* [] 300ms
+}

@@ -23,6 +23,8 @@ func FuzzModuleLine(f *testing.F) {
 		"AT+QIOTOTARD=1000,1024", "AT+QIOTOTARD=1999,974;+QIOTOTARD=1000,1", "AT+QIOTOTARD=99999999999999999999,1",
 		"AT+QIOTUPDATE=2;+QIOTUPDATE=3", "AT+QIOTUPDATE=0", `AT+QIOTMCUVER="STM32","2_0_0"`,
 		`AT+QIOTCFG="productinfo","a","b"`, `AT+QIOTCFG="lifetime",65536`, `AT+QIOTMCUVER="A","`,
+		"AT+CFUN=0", "AT+CFUN=1,1", "AT+CFUN=4;+CEREG?", "AT+CEREG=2;+CREG=1;+CGATT=0", `AT+QCFG="nwscanmode",3`,
+		`AT+CCLK="26/01/01,00:00:00+32"`, `AT+CGDCONT=1,"IP","x"`, "AT+COPS=2", "AT+QIOTINFO?", "AT+CGSN=1;+CIMI;+QCCID",
 		"\x00\xff\r\n\rAT\b\x7f", "AT+QIOTOTARD=1000,10\rAT+QIOTOTARD=1010,10\n", strings.Repeat("A", 5000),
 	} {
 		f.Add([]byte(s))
@@ -33,6 +35,7 @@ func FuzzModuleLine(f *testing.F) {
 	p, _ := onePlan(f, 3000, 3)
 	cfg := config(p.dir())
 	cfg.PieceSize = 1000
+	cfg.RebootDelay = 0 // AT+CFUN=1,1 reboots
 
 	f.Fuzz(func(t *testing.T, line []byte) {
 		m, err := module.New(cfg)
@@ -65,8 +68,13 @@ func FuzzModuleLine(f *testing.F) {
 		link.Write([]byte("\r\n"))
 		// A component id the line cannot know marks the answer.
 		id := "N" + rand.Text()
-		link.Write([]byte(`AT+QIOTMCUVER="` + id + `","1";+QIOTMCUVER="` + id + "\"\r\n"))
-		at, ok := out.waitFor(at, `+QIOTMCUVER: "`+id+`","1"`+"\r\n\r\nOK\r\n")
+		// Sent until answered: a line that reboots the module makes it
+		// answer ERROR for a moment.
+		ok := false
+		for try := 0; try < 100 && !ok; try++ {
+			link.Write([]byte(`AT+QIOTMCUVER="` + id + `","1";+QIOTMCUVER="` + id + "\"\r\n"))
+			at, ok = out.waitForWithin(at, `+QIOTMCUVER: "`+id+`","1"`+"\r\n\r\nOK\r\n", 300*time.Millisecond)
+		}
 		if !ok {
 			t.Fatalf("after %q the module stopped answering; it sent %q", line, out.bytes())
 		}
@@ -110,7 +118,12 @@ func newSink(r io.Reader) *sink {
 // waitFor waits up to 30 s (a hang, not a timing check) for want to appear at or after offset from and
 // returns the offset just past it.
 func (s *sink) waitFor(from int, want string) (int, bool) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	return s.waitForWithin(from, want, 30*time.Second)
+}
+
+// waitForWithin is waitFor for up to d; on failure it returns from.
+func (s *sink) waitForWithin(from int, want string, d time.Duration) (int, bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() {
 		s.mu.Lock()
@@ -125,7 +138,7 @@ func (s *sink) waitFor(from int, want string) (int, bool) {
 			return from + i + len(want), true
 		}
 		if s.err != nil || ctx.Err() != nil {
-			return 0, false
+			return from, false
 		}
 		s.cond.Wait()
 	}

@@ -52,26 +52,26 @@ func (m *Module) info() [][2]string {
 		mcu = append(mcu, c.ID+":"+c.Version) // [INF] the format is not documented
 	}
 	dbm := ""
-	if m.csq != 99 {
+	if m.csq != 99 && m.net.cfun == 1 {
 		dbm = strconv.Itoa(rssiDBm(m.csq))
 	}
-	id := m.identity()
+	md := m.model
 	return [][2]string{
-		{"type", id.Model},
+		{"type", md.Name},
 		{"version", m.st.ModuleVersion},
 		{"mcu_version", strings.Join(mcu, ";")},
-		{"cell_id", id.CellID},
+		{"cell_id", md.CellID},
 		{"icc_id", m.st.ICCID},
-		{"mcc", id.MCC},
-		{"mnc", id.MNC},
-		{"lac", id.LAC},
+		{"mcc", md.IMSIPrefix[:3]},
+		{"mnc", md.IMSIPrefix[3:]},
+		{"lac", md.TAC},
 		{"phone_num", ""},
 		{"sim_num", m.st.IMSI},
-		{"sdk_ver", id.SDKVersion},
+		{"sdk_ver", md.SDKVersion},
 		{"battery", strconv.Itoa(m.battery)},
 		{"voltage", fmt.Sprintf("%.2f", float64(millivolts(m.battery))/1000)},
 		{"signal_strength", dbm},
-		{"memory_free", strconv.Itoa(id.MemoryFree)},
+		{"memory_free", strconv.Itoa(md.MemoryFree)},
 		{"rsrp", strconv.Itoa(rsrp(m.csq))},
 		{"rsrq", strconv.Itoa(rsrq(m.csq))},
 		{"snr", strconv.Itoa(snr(m.csq))},

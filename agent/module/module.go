@@ -38,10 +38,9 @@ const (
 	// could push one: a plan added to the plans directory is noticed
 	// within this time, without a restart.
 	DefaultPlanPoll = 5 * time.Second
-	// MaxRead is the most bytes one AT+QIOTOTARD answers (spec §4, §13.4).
+	// MaxRead is the most bytes one AT+QIOTOTARD answers (spec §4,
+	// §13.4) on the default model; Model.OTARDMax is each model's.
 	MaxRead = 1024
-
-	defaultServerURL = "mqtt://iot-south.quectelcn.com:1883"
 )
 
 // PlanSource gives the upgrade plans the module knows; a plans directory
@@ -92,6 +91,14 @@ type Config struct {
 	// possible.
 	PlanPoll time.Duration
 
+	// Model is the module model played: identity, network, formats and
+	// answers; nil is the DefaultModel. Use Model.Config for its piece
+	// size and delays.
+	Model *Model
+	// Replies are canned answers that come before everything else, in
+	// order (a --replies file).
+	Replies []Reply
+
 	// Now is the clock plans are judged by (windows, push periods,
 	// rejection windows); nil is time.Now. Timers run on the time
 	// package's clock, so Now must advance with it, as time.Now does.
@@ -139,6 +146,7 @@ func validCSQ(n int) bool { return n >= 0 && n <= 31 || n == 99 }
 // commands on a link and raises their events.
 type Module struct {
 	cfg   Config
+	model *Model
 	log   *slog.Logger
 	srv   *atcmd.Server
 	emit  *emitter
@@ -168,6 +176,10 @@ type Module struct {
 	reads    int64           // AT+QIOTOTARD answered with data
 	readBuf  []byte
 
+	net      netState
+	settings map[string]string // the model's settings as set, by command (and key)
+	unknown  map[string]bool   // commands answered ERROR as unknown, logged once
+
 	booting bool
 	booted  chan struct{}      // closed when a reboot is over
 	bootURC bool               // the boot lines wait for the next link
@@ -192,7 +204,16 @@ func New(cfg Config) (*Module, error) {
 	if cfg.PlanPoll == 0 {
 		cfg.PlanPoll = DefaultPlanPoll
 	}
-	st, saved, err := loadState(cfg.StatePath)
+	model := cfg.Model
+	if model == nil {
+		model = mustModel(DefaultModel)
+	}
+	for i := range cfg.Replies {
+		if err := cfg.Replies[i].check(); err != nil {
+			return nil, fmt.Errorf("module: replies[%d] (%s): %w", i, cfg.Replies[i].at, err)
+		}
+	}
+	st, saved, err := loadState(cfg.StatePath, model)
 	if err != nil {
 		return nil, err
 	}
@@ -204,13 +225,21 @@ func New(cfg Config) (*Module, error) {
 			*kv.dst = kv.v
 		}
 	}
+	if st.Model != model.Name {
+		if st.Model != "" {
+			cfg.Logger.Warn("the state file was used with another model: the module firmware version starts afresh",
+				"state", cfg.StatePath, "was", st.Model, "now", model.Name, "version", model.Revision)
+		}
+		st.Model, st.ModuleVersion = model.Name, ""
+	}
 	if st.ModuleVersion == "" {
-		st.ModuleVersion = defaultRevision
+		st.ModuleVersion = model.Revision
 	}
 	booted := make(chan struct{})
 	close(booted)
 	m := &Module{
 		cfg:      cfg,
+		model:    model,
 		log:      cfg.Logger,
 		cache:    newCache(cfg.CacheDir, cfg.StatePath),
 		kick:     make(chan struct{}, 1),
@@ -222,14 +251,23 @@ func New(cfg Config) (*Module, error) {
 		battery:  cfg.Battery,
 		pushed:   map[string]time.Time{},
 		pushNow:  map[string]bool{},
-		readBuf:  make([]byte, MaxRead),
+		readBuf:  make([]byte, model.OTARDMax),
+		settings: map[string]string{},
+		unknown:  map[string]bool{},
 		booted:   booted,
 	}
+	m.resetNet()
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	mux := m.mux()
 	m.srv = atcmd.NewServer(atcmd.HandlerFunc(func(ctx context.Context, w atcmd.ResponseWriter, r *atcmd.Request) error {
 		if err := m.begin(); err != nil {
 			return err
+		}
+		if rp := findReply(cfg.Replies, r); rp != nil {
+			return m.reply(ctx, w, rp)
+		}
+		if rp := findReply(model.Replies, r); rp != nil {
+			return m.reply(ctx, w, rp)
 		}
 		return mux.ServeAT(ctx, w, r)
 	}), atcmd.WithServerLogger(cfg.Logger), atcmd.WithFinalHook(m.end))
@@ -270,6 +308,9 @@ func (m *Module) Close() error {
 	m.closeFiles()
 	return m.cache.close()
 }
+
+// Model returns the model the module plays.
+func (m *Module) Model() *Model { return m.model }
 
 // Server returns the AT server, to serve a single link directly.
 func (m *Module) Server() *atcmd.Server { return m.srv }

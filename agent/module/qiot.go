@@ -205,14 +205,21 @@ func (m *Module) cannotRegister() string {
 	if m.st.ServerURL == "" {
 		missing = append(missing, "server")
 	}
-	if len(missing) == 0 {
-		return ""
+	if len(missing) > 0 {
+		return "no " + strings.Join(missing, ", ") + " configured (AT+QIOTCFG, or --product and --product-secret)"
 	}
-	return "no " + strings.Join(missing, ", ") + " configured (AT+QIOTCFG, or --product and --product-secret)"
+	if m.net.cfun != 1 {
+		return fmt.Sprintf("the radio is off (AT+CFUN=%d): AT+CFUN=1 first", m.net.cfun)
+	}
+	if m.net.detached {
+		return "detached from the network (AT+CGATT=0 or AT+COPS=2): AT+CGATT=1 first"
+	}
+	return ""
 }
 
 // register connects to the (emulated) platform: 2,10200 after the
-// registration delay, 3,10200 an event delay later. Registering again
+// registration delay, 3,10200 an event delay later; while the module is
+// still attaching to the network, once it is attached. Registering again
 // while online does nothing. m.mu is held.
 func (m *Module) register() {
 	switch m.regState {
@@ -220,6 +227,10 @@ func (m *Module) register() {
 		return
 	}
 	m.regState = stateRegistering
+	if !m.net.attached {
+		m.net.regPending = true
+		return
+	}
 	m.emit.after(m.cfg.RegDelay, m.cfg.EventDelay,
 		event{kind: kindReg, line: "+QIOTEVT: 2,10200", apply: func() { m.regState = stateRegistered }},
 		event{kind: kindReg, line: "+QIOTEVT: 3,10200", apply: func() {
@@ -232,11 +243,13 @@ func (m *Module) register() {
 // deregister leaves the platform: registration events not sent yet are
 // dropped, and 6,10200 follows. Offline, it does nothing. m.mu is held.
 func (m *Module) deregister() {
+	m.net.rejoin = false
 	switch m.regState {
 	case stateRegistering, stateRegistered, stateReady:
 	default:
 		return
 	}
+	m.net.regPending = false
 	m.emit.cancel(kindReg)
 	m.regState = stateDeregistering
 	m.events(event{line: "+QIOTEVT: 6,10200", apply: func() {

@@ -61,6 +61,8 @@ func (m *Module) reboot(why string) {
 	m.emit.clearAll()
 	m.srv.Reset()
 	m.regState = stateInitialised
+	m.resetNet()
+	clear(m.settings)
 	if !m.booting {
 		m.booting = true
 		m.booted = make(chan struct{})
@@ -95,9 +97,13 @@ func (m *Module) up() {
 	m.autoRegister()
 }
 
-// bootLines returns the lines a module prints when it has booted.
+// bootLines returns the lines the model prints when it has booted.
 func (m *Module) bootLines() []event {
-	return []event{line("RDY")}
+	evs := make([]event, len(m.model.BootLines))
+	for i, l := range m.model.BootLines {
+		evs[i] = event{line: l}
+	}
+	return evs
 }
 
 // autoRegister registers a module in AT+QIOTREG=2 after a start. m.mu is

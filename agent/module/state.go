@@ -52,8 +52,9 @@ type state struct {
 	Refused   map[string]time.Time `json:"refused,omitempty"`
 	Confirmed map[string]time.Time `json:"confirmed,omitempty"`
 
-	// ModuleVersion is the module's own firmware version, changed by a
-	// module firmware update (FOTA).
+	// Model is the model the state was last used with, and ModuleVersion
+	// its own firmware version, changed by a module firmware update (FOTA).
+	Model         string `json:"model,omitempty"`
 	ModuleVersion string `json:"module_version,omitempty"`
 }
 
@@ -113,31 +114,32 @@ func (s *state) deviceKey() string {
 	return s.IMEI
 }
 
-// freshState returns the state of a module fresh from the factory.
-func freshState() (*state, error) {
-	imei, err := newIMEI()
+// freshState returns the state of a module of model md fresh from the
+// factory.
+func freshState(md *Model) (*state, error) {
+	imei, err := newIMEI(md.IMEITAC)
 	if err != nil {
 		return nil, err
 	}
-	s := &state{Version: stateVersion, IMEI: imei, ServerType: 1, ServerURL: defaultServerURL}
-	return s, s.fillSIM()
+	s := &state{Version: stateVersion, IMEI: imei, ServerType: md.Server.Type, ServerURL: md.Server.URL}
+	return s, s.fillSIM(md)
 }
 
 // fillSIM gives the state a SIM (IMSI and ICCID) if it has none: a state
 // file written before they were kept gets them on its next start.
-func (s *state) fillSIM() error {
+func (s *state) fillSIM(md *Model) error {
 	if s.IMSI != "" && s.ICCID != "" {
 		return nil
 	}
-	n, err := rand.Int(rand.Reader, big.NewInt(1e10))
+	n, err := rand.Int(rand.Reader, big.NewInt(1e9))
 	if err != nil {
 		return fmt.Errorf("module: SIM: %w", err)
 	}
 	if s.IMSI == "" {
-		s.IMSI = fmt.Sprintf("46000%010d", n.Int64())
+		s.IMSI = md.IMSIPrefix + fmt.Sprintf("%010d", n.Int64())[:15-len(md.IMSIPrefix)]
 	}
 	if s.ICCID == "" {
-		body := fmt.Sprintf("8986001%012d", n.Int64())
+		body := md.ICCIDPrefix + fmt.Sprintf("%013d", n.Int64())[:19-len(md.ICCIDPrefix)]
 		s.ICCID = body + string(rune('0'+luhn(body)))
 	}
 	return nil
@@ -146,14 +148,14 @@ func (s *state) fillSIM() error {
 // loadState reads the state file at path and returns the state and the
 // file's content; an empty path or a missing file gives a fresh state with
 // a new IMEI and no content.
-func loadState(path string) (*state, []byte, error) {
+func loadState(path string, md *Model) (*state, []byte, error) {
 	if path == "" {
-		s, err := freshState()
+		s, err := freshState(md)
 		return s, nil, err
 	}
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		s, err := freshState()
+		s, err := freshState(md)
 		return s, nil, err
 	}
 	if err != nil {
@@ -170,11 +172,11 @@ func loadState(path string) (*state, []byte, error) {
 		return nil, nil, fmt.Errorf("module: state file %s is damaged (%v); move it away to start afresh", path, err)
 	}
 	if s.IMEI == "" {
-		if s.IMEI, err = newIMEI(); err != nil {
+		if s.IMEI, err = newIMEI(md.IMEITAC); err != nil {
 			return nil, nil, err
 		}
 	}
-	if err := s.fillSIM(); err != nil {
+	if err := s.fillSIM(md); err != nil {
 		return nil, nil, err
 	}
 	return &s, data, nil
@@ -225,13 +227,13 @@ func writeState(path string, data []byte) error {
 }
 
 // newIMEI returns a random 15-digit IMEI with a valid Luhn check digit
-// and a Quectel-like type allocation code.
-func newIMEI() (string, error) {
+// and the model's 8-digit type allocation code.
+func newIMEI(tac string) (string, error) {
 	n, err := rand.Int(rand.Reader, big.NewInt(1_000_000))
 	if err != nil {
 		return "", fmt.Errorf("module: IMEI: %w", err)
 	}
-	body := fmt.Sprintf("86777206%06d", n.Int64())
+	body := fmt.Sprintf("%s%06d", tac, n.Int64())
 	return body + string(rune('0'+luhn(body))), nil
 }
 
