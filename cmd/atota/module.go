@@ -47,7 +47,8 @@ tcp-listen://HOST:PORT (accept one connection at a time).
 
 State (configuration, component versions, the task in progress) is kept in
 --state, written atomically, so a restart loses nothing. The packages of the
-task in progress are copied next to it (module.cache/), as a module holds its
+task in progress are copied next to it (module.cache/ beside module.json), as
+a module holds its
 download: a plan file changed mid-task does not change what is served.
 
 Plans: the plans directory is read again whenever the MCU asks
@@ -57,6 +58,22 @@ inside its push period, first 30 s after the registration, then about every
 10 minutes until the MCU confirms or refuses; after a refusal, again after
 rejection_minutes. A manual plan waits for the app confirmation
 (POST /v1/confirm).
+
+MODELS (--model): what the module says it is, the 3GPP and Quectel start-up
+commands it answers (AT+CFUN=0 takes its network down), its formats (AT+CCLK?),
+its QuecThing defaults (server type 0 coap:// on NB-IoT, 1 mqtt:// on Cat-1),
+piece size, AT+QIOTOTARD maximum and typical event delays:
+` + modelList() + `
+
+REPLIES (--replies FILE): canned answers that come before everything else,
+YAML or JSON, a list of replies:
+  - command: AT+QENG="servingcell"   # as sent; '*' matches anything
+    lines: ['+QENG: "servingcell","NOCONN","LTE","FDD",460,00']
+    result: OK                       # or ERROR, or "+CME ERROR: 30"
+    delay: 50ms                      # the module takes this long
+    urcs: ['+QIND: ready']           # lines after the result
+A command that neither the model nor the file knows is answered ERROR and
+logged once, with a hint.
 
 CONTROL: with --control the module serves a JSON API:
   GET  /v1/status                   registration, task, piece, bytes served, events
@@ -96,14 +113,14 @@ CONTROL: with --control the module serves a JSON API:
 	fl.StringVar(&f.deviceKey, "device-key", "", "device key, as if saved with AT+QIOTCFG=\"dk_ds\" (default: the module's IMEI)")
 	fl.StringVar(&f.deviceSecret, "device-secret", "", "device secret")
 	fl.IntVar(&f.csq, "csq", module.DefaultCSQ, "simulated signal: AT+CSQ rssi 0-31, or 99 for unknown")
-	fl.IntVar(&f.pieceSize, "piece-size", module.DefaultPieceSize, "bytes of a package the module holds at once (one 7,10703 each)")
+	fl.IntVar(&f.pieceSize, "piece-size", module.DefaultPieceSize, "bytes of a package the module holds at once (one 7,10703 each); default: the model's")
 	fl.IntVar(&f.baud, "baud", transport.DefaultBaud, "baud rate of a serial device (8N1)")
 	fl.BoolVar(&f.baudPace, "baud-pace", false, "pace output to what the baud rate allows, so a pty or TCP link times like a UART")
-	fl.DurationVar(&f.eventDelay, "event-delay", module.DefaultEventDelay, "delay from a command's OK to the events it causes (0 for speed tests)")
-	fl.DurationVar(&f.regDelay, "reg-delay", module.DefaultRegDelay, "delay from AT+QIOTREG=1 to the registration events")
+	fl.DurationVar(&f.eventDelay, "event-delay", module.DefaultEventDelay, "delay from a command's OK to the events it causes (0 for speed tests); default: the model's")
+	fl.DurationVar(&f.regDelay, "reg-delay", module.DefaultRegDelay, "delay from AT+QIOTREG=1 to the registration events; default: the model's")
 	fl.StringVar(&f.control, "control", "", "HTTP/JSON control endpoint: PORT or :PORT (on 127.0.0.1), or HOST:PORT on purpose (see CONTROL above)")
-	fl.StringVar(&f.model, "model", "ec800m", "module model to play (only ec800m so far)")
-	fl.StringVar(&f.replies, "replies", "", "file of extra canned replies (not available yet)")
+	fl.StringVar(&f.model, "model", module.DefaultModel, "module model to play (see MODELS above): identity, start-up commands, formats, defaults")
+	fl.StringVar(&f.replies, "replies", "", "YAML or JSON file of extra canned replies, before the model's (see REPLIES above)")
 	return cmd
 }
 
@@ -115,10 +132,6 @@ func (f *moduleFlags) check(cmd *cobra.Command) error {
 		return usagef("module: give --plans DIR (a directory of plan files) or --platform URL")
 	case f.plans != "" && f.platform != "":
 		return usagef("module: give --plans or --platform, not both")
-	case f.replies != "":
-		return usagef("module: --replies is not available yet")
-	case !strings.EqualFold(f.model, "ec800m"):
-		return usagef("module: --model %q: known models: ec800m", f.model)
 	case f.pieceSize <= 0:
 		return usagef("module: --piece-size %d: must be at least 1", f.pieceSize)
 	case f.csq < 0 || f.csq > 31 && f.csq != 99:
@@ -129,6 +142,9 @@ func (f *moduleFlags) check(cmd *cobra.Command) error {
 	if _, err := transport.ParsePort(f.port); err != nil {
 		return &usageError{err.Error()}
 	}
+	if _, err := module.LookupModel(f.model); err != nil {
+		return usagef("--model %q: %s", f.model, strings.TrimPrefix(err.Error(), "module: "))
+	}
 	if f.control != "" {
 		addr, err := controlAddr(f.control)
 		if err != nil {
@@ -137,6 +153,16 @@ func (f *moduleFlags) check(cmd *cobra.Command) error {
 		f.control = addr
 	}
 	return nil
+}
+
+// modelList is the MODELS part of the help: one line per built-in model.
+func modelList() string {
+	var b strings.Builder
+	for _, md := range module.Models() {
+		cfg := md.Config()
+		fmt.Fprintf(&b, "  %-10s %s; piece %d, events %v, registration %v\n", strings.ToLower(md.Name), md.Description, cfg.PieceSize, cfg.EventDelay, cfg.RegDelay)
+	}
+	return strings.TrimSuffix(b.String(), "\n")
 }
 
 // controlAddr completes a --control address: a bare port, or one with no
@@ -202,7 +228,17 @@ func defaultStatePath() (string, error) {
 func (a *app) runModule(cmd *cobra.Command, f moduleFlags) error {
 	ctx := cmd.Context()
 	log := a.logger(cmd, false)
-	cfg := module.DefaultConfig()
+	model, err := module.LookupModel(f.model)
+	if err != nil {
+		return err
+	}
+	cfg := model.Config()
+	if f.replies != "" {
+		if cfg.Replies, err = module.LoadReplies(f.replies); err != nil {
+			return err
+		}
+		log.Info("replies loaded", "file", f.replies, "replies", len(cfg.Replies))
+	}
 	var link platformLink
 	if f.platform != "" {
 		var err error
@@ -223,7 +259,6 @@ func (a *app) runModule(cmd *cobra.Command, f moduleFlags) error {
 		log.Info("plans loaded", "dir", f.plans, "good", len(plans), "bad", len(errs))
 		cfg.Plans = dir
 	}
-	var err error
 	cfg.StatePath = f.state
 	if cfg.StatePath == "" {
 		if cfg.StatePath, err = defaultStatePath(); err != nil {
@@ -236,8 +271,17 @@ func (a *app) runModule(cmd *cobra.Command, f moduleFlags) error {
 		cfg.ProductSecret = "atota-placeholder"
 	}
 	cfg.DeviceKey, cfg.DeviceSecret = f.deviceKey, f.deviceSecret
-	cfg.CSQ, cfg.PieceSize = f.csq, f.pieceSize
-	cfg.EventDelay, cfg.RegDelay = f.eventDelay, f.regDelay
+	cfg.CSQ = f.csq
+	// The model's piece size and delays, unless given.
+	if fl := cmd.Flags(); fl.Changed("piece-size") {
+		cfg.PieceSize = f.pieceSize
+	}
+	if fl := cmd.Flags(); fl.Changed("event-delay") {
+		cfg.EventDelay = f.eventDelay
+	}
+	if fl := cmd.Flags(); fl.Changed("reg-delay") {
+		cfg.RegDelay = f.regDelay
+	}
 	cfg.Logger = log
 	m, err := module.New(cfg)
 	if err != nil {
@@ -272,7 +316,8 @@ func (a *app) runModule(cmd *cobra.Command, f moduleFlags) error {
 		log.Info("control endpoint up", "url", "http://"+addr+"/v1/status")
 		fmt.Fprintf(a.stderr, "atota module: control endpoint on http://%s/v1/status\n", addr)
 	}
-	log.Info("module serving", "port", l.Addr(), "state", cfg.StatePath, "device_key", m.DeviceKey())
+	log.Info("module serving", "port", l.Addr(), "model", model.Name, "state", cfg.StatePath, "device_key", m.DeviceKey(),
+		"piece_size", cfg.PieceSize, "event_delay", cfg.EventDelay, "reg_delay", cfg.RegDelay)
 	fmt.Fprintf(a.stderr, "atota module: serving on %s (Ctrl-C to stop)\n", l.Addr())
 	if err := m.Serve(ctx, ml); err != nil && !errors.Is(err, ctx.Err()) {
 		return err
