@@ -173,6 +173,7 @@ type ModelError struct {
 	File, Field, Msg string
 }
 
+// Error names the file, the field and what is wrong.
 func (e *ModelError) Error() string {
 	if e.Field == "" {
 		return fmt.Sprintf("module: model %s: %s", e.File, e.Msg)

@@ -114,6 +114,7 @@ type ReplyError struct {
 	Msg   string
 }
 
+// Error names the file and line, the field and what is wrong.
 func (e *ReplyError) Error() string {
 	at := e.File
 	if e.Line > 0 {
