@@ -130,11 +130,7 @@ func (j *journal) save() error {
 	if j.path == "" {
 		return nil
 	}
-	b, err := json.MarshalIndent(j.st, "", "  ")
-	if err != nil {
-		return fmt.Errorf("mcu: journal: %w", err)
-	}
-	if err := atomicfile.WriteFile(j.path, append(b, '\n'), 0o644); err != nil {
+	if err := atomicfile.WriteJSON(j.path, j.st, 0o644); err != nil {
 		return fmt.Errorf("mcu: journal: %w", err)
 	}
 	return nil

@@ -85,11 +85,7 @@ func loadDeviceState(path string) (*deviceState, error) {
 }
 
 func (s *deviceState) save(path string) error {
-	data, err := json.MarshalIndent(s, "", "  ")
-	if err != nil {
-		return err
-	}
-	return atomicfile.WriteFile(path, data, 0o600)
+	return atomicfile.WriteJSON(path, s, 0o600)
 }
 
 // push appends messages to the outbox.

@@ -98,11 +98,7 @@ func ReadStatus(path string) (*Status, error) {
 }
 
 func (s *Status) save(path string) error {
-	data, err := json.MarshalIndent(s, "", "  ")
-	if err != nil {
-		return err
-	}
-	return atomicfile.WriteFile(path, data, 0o644)
+	return atomicfile.WriteJSON(path, s, 0o644)
 }
 
 // Table writes the status as an aligned text table, one line per task

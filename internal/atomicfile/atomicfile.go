@@ -7,6 +7,7 @@
 package atomicfile
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -23,6 +24,16 @@ func WriteFile(path string, data []byte, perm os.FileMode) error {
 		return fmt.Errorf("atomicfile: write %s: %w", path, err)
 	}
 	return f.Commit()
+}
+
+// WriteJSON atomically replaces the file at path with v as indented JSON
+// and a final newline: the form every state file of the project takes.
+func WriteJSON(path string, v any, perm os.FileMode) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("atomicfile: %s: %w", path, err)
+	}
+	return WriteFile(path, append(data, '\n'), perm)
 }
 
 // File is a temporary file that replaces its target on Commit.

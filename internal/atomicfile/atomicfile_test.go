@@ -55,3 +55,20 @@ func TestCreateInMissingDir(t *testing.T) {
 		t.Error("write into a missing directory succeeded")
 	}
 }
+
+func TestWriteJSON(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "state.json")
+	if err := WriteJSON(p, map[string]int{"seq": 3}, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(p)
+	if want := "{\n  \"seq\": 3\n}\n"; string(got) != want {
+		t.Errorf("content = %q, want %q", got, want)
+	}
+	if err := WriteJSON(p, make(chan int), 0o600); err == nil {
+		t.Error("a value JSON cannot encode was written")
+	}
+	if got2, _ := os.ReadFile(p); string(got2) != string(got) {
+		t.Error("a failed WriteJSON changed the file")
+	}
+}
