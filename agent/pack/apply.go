@@ -83,55 +83,154 @@ func ResumeAt(from int, written io.ReaderAt) ApplyOption {
 // beginning, or resume with [ResumeAt] from the chunk count it journaled
 // with [OnChunk].
 func Apply(ctx context.Context, h *Header, payload io.Reader, old io.ReaderAt, out io.Writer, opts ...ApplyOption) error {
+	w, err := NewApplier(ctx, h, old, out, opts...)
+	if err != nil {
+		return err
+	}
+	defer w.release()
+	for w.next < len(h.Chunks) {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("pack: apply stopped before chunk %d: %w", w.next, err)
+		}
+		c := h.Chunks[w.next]
+		if n, err := io.ReadFull(payload, w.a.in[:c.PayloadSize]); err != nil {
+			return fmt.Errorf("pack: read chunk %d: package bytes %d..%d, got %d: %w", c.Index, c.PayloadOffset, c.PayloadOffset+int64(c.PayloadSize), n, err)
+		}
+		w.have = c.PayloadSize
+		if err := w.chunkDone(); err != nil {
+			return err
+		}
+	}
+	return w.Close()
+}
+
+// An Applier applies a package whose payload arrives in pieces, as an MCU
+// reads it block by block between the module's events: Write takes the
+// payload bytes in order, and each chunk is decoded, checked and written
+// to out as soon as its last byte arrives. It holds what Apply holds (see
+// [ApplyMemory]), never the whole payload.
+//
+// Create it with [NewApplier], feed it exactly the payload from
+// h.Chunks[from].PayloadOffset on, and call Close, which checks that every
+// chunk came and the whole image's SHA-256.
+type Applier struct {
+	h       *Header
+	a       *applier
+	old     io.ReaderAt
+	out     io.Writer
+	onChunk func(Chunk) error
+	sum     hash.Hash
+	next    int   // the chunk being received
+	have    int   // bytes of it in a.in
+	err     error // the first error; Write and Close return it again
+}
+
+// NewApplier returns an Applier for the package h, which writes the target
+// image to out and, for a delta, reads the source image from old. Like
+// Apply it checks old's SHA-256 against the header before anything is
+// written (a *SourceMismatchError), and with [ResumeAt] reads back the
+// chunks already written. The options are those of Apply.
+func NewApplier(ctx context.Context, h *Header, old io.ReaderAt, out io.Writer, opts ...ApplyOption) (*Applier, error) {
 	var cfg applyConfig
 	for _, o := range opts {
 		o(&cfg)
 	}
 	if cfg.from < 0 || cfg.from > len(h.Chunks) {
-		return fmt.Errorf("pack: resume at chunk %d of %d", cfg.from, len(h.Chunks))
+		return nil, fmt.Errorf("pack: resume at chunk %d of %d", cfg.from, len(h.Chunks))
 	}
 	if cfg.from > 0 && cfg.written == nil {
-		return errors.New("pack: resume without the written target to check")
+		return nil, errors.New("pack: resume without the written target to check")
 	}
 	a, err := newApplier(h)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer a.close()
+	w := &Applier{h: h, a: a, old: old, out: out, onChunk: cfg.onChunk, sum: sha256.New(), next: cfg.from}
 	if h.Kind == Delta {
 		if old == nil {
-			return errors.New("pack: a delta needs the source image")
+			a.close()
+			return nil, errors.New("pack: a delta needs the source image")
 		}
 		if err := checkSource(ctx, h, old, a.out[:cap(a.out)]); err != nil {
-			return err
+			a.close()
+			return nil, err
 		}
 	}
-	sum := sha256.New()
-	if err := a.rehash(ctx, cfg.written, cfg.from, sum); err != nil {
+	if err := a.rehash(ctx, cfg.written, cfg.from, w.sum); err != nil {
+		a.close()
+		return nil, err
+	}
+	return w, nil
+}
+
+// Next returns the index of the chunk the Applier waits for: the number
+// of chunks written so far, counting those a resume started after.
+func (w *Applier) Next() int { return w.next }
+
+// Write takes the next payload bytes. It writes every chunk they complete
+// to out (and calls the OnChunk function) before it returns; an error
+// (a damaged chunk, a failed write, bytes past the payload's end) stops
+// the Applier, and Write and Close return it from then on.
+func (w *Applier) Write(p []byte) (int, error) {
+	n := 0
+	for len(p) > 0 && w.err == nil {
+		if w.next >= len(w.h.Chunks) {
+			w.err = fmt.Errorf("pack: %d bytes past the end of the payload (package size %d)", len(p), int64(w.h.Size())+w.h.PayloadSize())
+			break
+		}
+		c := w.h.Chunks[w.next]
+		k := copy(w.a.in[w.have:c.PayloadSize], p)
+		w.have += k
+		n += k
+		p = p[k:]
+		if w.have == c.PayloadSize {
+			w.err = w.chunkDone()
+		}
+	}
+	return n, w.err
+}
+
+// chunkDone decodes, checks and writes the chunk whose payload is in a.in.
+func (w *Applier) chunkDone() error {
+	c := w.h.Chunks[w.next]
+	data, err := w.a.decode(c, w.a.in[:c.PayloadSize], w.old)
+	if err != nil {
 		return err
 	}
-	for _, c := range h.Chunks[cfg.from:] {
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("pack: apply stopped before chunk %d: %w", c.Index, err)
-		}
-		data, err := a.chunk(c, payload, old)
-		if err != nil {
-			return err
-		}
-		if _, err := out.Write(data); err != nil {
-			return fmt.Errorf("pack: write chunk %d at target offset %d: %w", c.Index, c.TargetOffset, err)
-		}
-		sum.Write(data)
-		if cfg.onChunk != nil {
-			if err := cfg.onChunk(c); err != nil {
-				return err
-			}
-		}
+	if _, err := w.out.Write(data); err != nil {
+		return fmt.Errorf("pack: write chunk %d at target offset %d: %w", c.Index, c.TargetOffset, err)
 	}
-	if got := sum.Sum(nil); string(got) != string(h.TargetSHA256[:]) {
-		return fmt.Errorf("%w: target sha256 %x, header says %x", ErrCorrupt, got, h.TargetSHA256)
+	w.sum.Write(data)
+	w.next++
+	w.have = 0
+	if w.onChunk != nil {
+		return w.onChunk(c)
 	}
 	return nil
+}
+
+// Close releases the decoder and reports whether the whole image was
+// written: every chunk, with the SHA-256 the header names.
+func (w *Applier) Close() error {
+	w.release()
+	if w.err != nil {
+		return w.err
+	}
+	if w.next < len(w.h.Chunks) {
+		c := w.h.Chunks[w.next]
+		w.err = fmt.Errorf("pack: the payload ended in chunk %d of %d, at package byte %d of %d", c.Index, len(w.h.Chunks), c.PayloadOffset+int64(w.have), int64(w.h.Size())+w.h.PayloadSize())
+		return w.err
+	}
+	if got := w.sum.Sum(nil); string(got) != string(w.h.TargetSHA256[:]) {
+		w.err = fmt.Errorf("%w: target sha256 %x, header says %x", ErrCorrupt, got, w.h.TargetSHA256)
+	}
+	return w.err
+}
+
+func (w *Applier) release() {
+	if w.a != nil {
+		w.a.close()
+	}
 }
 
 // ApplyMemory returns the bytes of memory Apply needs for h: one source
@@ -238,16 +337,13 @@ func newApplier(h *Header) (*applier, error) {
 func (a *applier) close() {
 	if a.dec != nil {
 		a.dec.Close()
+		a.dec = nil
 	}
 }
 
-// chunk reads chunk c's payload and returns its verified target bytes,
+// decode returns chunk c's verified target bytes from its payload in,
 // valid until the next call.
-func (a *applier) chunk(c Chunk, payload io.Reader, old io.ReaderAt) ([]byte, error) {
-	in := a.in[:c.PayloadSize]
-	if n, err := io.ReadFull(payload, in); err != nil {
-		return nil, fmt.Errorf("pack: read chunk %d: package bytes %d..%d, got %d: %w", c.Index, c.PayloadOffset, c.PayloadOffset+int64(c.PayloadSize), n, err)
-	}
+func (a *applier) decode(c Chunk, in []byte, old io.ReaderAt) ([]byte, error) {
 	data := in
 	if a.h.Compression == Zstd {
 		dict := a.dict[:0]

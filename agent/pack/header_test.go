@@ -119,6 +119,12 @@ func TestReadHeaderLeavesPayload(t *testing.T) {
 			if !IsPackage(pkg) || IsPackage(pkg[1:]) {
 				t.Error("IsPackage is wrong")
 			}
+			if n, err := HeaderSize(pkg[:FixedHeaderSize]); err != nil || n != h.Size() {
+				t.Errorf("HeaderSize = %d, %v; want %d", n, err, h.Size())
+			}
+			if _, err := HeaderSize(pkg[:FixedHeaderSize-1]); err == nil {
+				t.Error("HeaderSize accepted a truncated fixed part")
+			}
 		})
 	}
 }

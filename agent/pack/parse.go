@@ -64,6 +64,19 @@ func ReadHeader(r io.Reader) (*Header, error) {
 // ParseHeader is ReadHeader on a byte slice holding at least the header.
 func ParseHeader(b []byte) (*Header, error) { return ReadHeader(bytes.NewReader(b)) }
 
+// HeaderSize checks the fixed part of a header, the first
+// [FixedHeaderSize] bytes of a package file, and returns the size of the
+// whole header: how many bytes a reader that receives the package in
+// pieces must gather before it calls [ParseHeader]. Errors are
+// *FormatError.
+func HeaderSize(fixed []byte) (int, error) {
+	if len(fixed) < FixedHeaderSize {
+		return 0, &FormatError{Field: "header", Offset: int64(len(fixed)), Msg: fmt.Sprintf("truncated: %d of %d bytes", len(fixed), FixedHeaderSize)}
+	}
+	_, size, err := parseFixed(fixed[:FixedHeaderSize])
+	return size, err
+}
+
 // parseFixed checks the fixed part and returns the header size it claims.
 func parseFixed(b []byte) (*Header, int, error) {
 	le := binary.LittleEndian
