@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
@@ -19,12 +20,22 @@ import (
 const platformUser = "atota-platform"
 
 // broker is the embedded MQTT broker (mochi-mqtt): devices sign in with
-// the Alink HMAC, checked against the secrets the platform knows.
+// the Alink HMAC, checked against the secrets the platform knows. Its
+// listener can be stopped and started again on the same address (stop,
+// start) while the server keeps its sessions, as a broker with
+// persistent sessions restarts.
 type broker struct {
 	srv      *mqtt.Server
-	addr     string
 	password string // the platform's own, random per run
+
+	mu     sync.Mutex
+	addr   string // the address it listens on, the port resolved at the start
+	down   bool   // the listener is stopped
+	closed bool
 }
+
+// listenerID is the ID of the broker's TCP listener.
+const listenerID = "tcp"
 
 // startBroker starts the embedded broker on addr. secret returns a
 // device's secret ("" for a device the platform does not know); with
@@ -38,7 +49,7 @@ func startBroker(addr string, secret func(pk, dn string) string, open bool, log 
 	if err := b.srv.AddHook(&authHook{b: b, secret: secret, open: open, log: log}, nil); err != nil {
 		return nil, fmt.Errorf("platform: broker: %w", err)
 	}
-	tcp := listeners.NewTCP(listeners.Config{ID: "tcp", Address: addr})
+	tcp := listeners.NewTCP(listeners.Config{ID: listenerID, Address: addr})
 	if err := b.srv.AddListener(tcp); err != nil {
 		return nil, fmt.Errorf("platform: MQTT broker on %s: %w; give another --listen address, or --broker to use a running broker", addr, err)
 	}
@@ -47,9 +58,57 @@ func startBroker(addr string, secret func(pk, dn string) string, open bool, log 
 	return b, nil
 }
 
-func (b *broker) url() string { return "mqtt://" + b.addr }
+func (b *broker) url() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return "mqtt://" + b.addr
+}
 
-func (b *broker) close() { b.srv.Close() }
+// stop closes the listener and drops every client; the sessions of
+// clients that asked to keep theirs stay, with the QoS 1 messages queued
+// for them. It reports whether the broker was up.
+func (b *broker) stop() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.down || b.closed {
+		return false
+	}
+	b.srv.Listeners.Close(listenerID, func(id string) {
+		for _, cl := range b.srv.Clients.GetByListener(id) {
+			b.srv.DisconnectClient(cl, packets.ErrServerShuttingDown)
+		}
+	})
+	b.srv.Listeners.Delete(listenerID)
+	b.down = true
+	return true
+}
+
+// start opens the listener again after stop, on the same address. It
+// reports whether the broker was down.
+func (b *broker) start() (bool, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.down || b.closed {
+		return false, nil
+	}
+	tcp := listeners.NewTCP(listeners.Config{ID: listenerID, Address: b.addr})
+	if err := b.srv.AddListener(tcp); err != nil {
+		return false, fmt.Errorf("platform: MQTT broker on %s again: %w", b.addr, err)
+	}
+	b.srv.Listeners.Serve(listenerID, b.srv.EstablishConnection)
+	b.down = false
+	return true, nil
+}
+
+// close stops the broker for good; it may be called more than once.
+func (b *broker) close() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.closed {
+		b.closed = true
+		b.srv.Close()
+	}
+}
 
 // authHook checks CONNECT credentials.
 type authHook struct {

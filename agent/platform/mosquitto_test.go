@@ -3,6 +3,7 @@ package platform
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -34,6 +35,9 @@ func TestMosquittoBrokerRestartMidJob(t *testing.T) {
 		return tk != nil && tk.Step == 51
 	})
 
+	if err := p.StopBroker(); !errors.Is(err, ErrExternalBroker) {
+		t.Errorf("StopBroker with mosquitto = %v, want ErrExternalBroker", err)
+	}
 	mq.Stop()
 	d.TaskEvent(TaskEvent{Plan: name, Component: "STM32", Event: EventPiece, Done: 150_000, Total: 300_000})
 	d.TaskEvent(TaskEvent{Plan: name, Component: "STM32", Event: EventUpdating, Done: 300_000, Total: 300_000})

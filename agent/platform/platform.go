@@ -28,6 +28,10 @@ type Config struct {
 	// of http://HTTP.
 	HTTP      string
 	PublicURL string
+	// WrapPackages, when set, wraps the handler of the package files
+	// (the URLs under /p/): a test or a scenario counts, slows or cuts
+	// the downloads with it.
+	WrapPackages func(http.Handler) http.Handler
 	// StatePath keeps the devices and tasks across restarts; empty keeps
 	// them in memory.
 	StatePath string
@@ -180,6 +184,44 @@ func (p *Platform) BrokerURL() string {
 		return p.broker.url()
 	}
 	return p.cfg.Broker
+}
+
+// ErrExternalBroker is returned by StopBroker and StartBroker on a
+// platform that uses an external broker (Config.Broker).
+var ErrExternalBroker = errors.New("platform: the MQTT broker is external; only the embedded one can be stopped and started")
+
+// StopBroker takes the embedded broker down as a broker that stops
+// does: its listener closes and every client, the platform's own
+// included, is dropped and tries to reconnect. The broker keeps its
+// sessions, as a broker with persistent sessions does across a restart:
+// QoS 1 messages for a client that asked to keep its session (as the
+// platform's and the devices' do) wait for it. StartBroker brings it
+// back. Stopping a stopped broker does nothing.
+func (p *Platform) StopBroker() error {
+	if p.broker == nil {
+		return ErrExternalBroker
+	}
+	if p.broker.stop() {
+		p.log.Info("MQTT broker stopped", "broker", p.broker.url())
+	}
+	return nil
+}
+
+// StartBroker brings the embedded broker back after StopBroker, on the
+// same address; the clients reconnect and subscribe again by
+// themselves. Starting a running broker does nothing.
+func (p *Platform) StartBroker() error {
+	if p.broker == nil {
+		return ErrExternalBroker
+	}
+	started, err := p.broker.start()
+	if err != nil {
+		return err
+	}
+	if started {
+		p.log.Info("MQTT broker started again", "broker", p.broker.url())
+	}
+	return nil
 }
 
 // PackageURL returns the base URL of the package server.
