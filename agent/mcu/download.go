@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/atota/atota/agent/pack"
 	"github.com/atota/atota/agent/plan"
 	"github.com/atota/atota/atcmd"
 )
@@ -30,6 +31,13 @@ type download struct {
 	pieces    int
 	began     time.Time
 	sums      *chunkSums
+	// head gathers the first bytes of a download that has no image yet,
+	// until they tell a package (then its whole header) from a raw image.
+	head []byte
+	pkg  *pkgApply // the package being applied; nil for a raw image
+	// resume is the journal's record of a package this download goes on
+	// with once its header has been read again; nil otherwise.
+	resume *record
 
 	committed bool // the image runs: it is not aborted or kept
 	digests   plan.Digests
@@ -69,19 +77,46 @@ func (s *session) onDownload(ctx context.Context, e Event) error {
 			s.log.Info("the journal's transfer is not this image; starting over", "journal", old.Component+" "+old.To, "component", st.Component)
 		}
 	}
+	s.cur = d
+	if spec.Resume == "" {
+		// The first bytes tell a package from a raw image: the image
+		// is opened when they have come (take).
+		s.log.Info("download starts", "component", st.Component, "size", st.Size, "md5", st.MD5, "crc", st.CRC, "sha256", st.SHA256 != "")
+		s.progress()
+		return nil
+	}
+	if old := s.j.transfer(); old.Package != nil {
+		// A package goes on once its header has been read again.
+		d.resume = old
+		d.rec.Package = &pkgRecord{Kind: old.Package.Kind, TargetSize: old.Package.TargetSize, TargetSHA256: old.Package.TargetSHA256}
+		s.log.Info("package download resumes: reading its header again", "component", st.Component, "chunks_done", old.Package.Chunks, "at", old.Committed, "size", st.Size)
+		s.progress()
+		return nil
+	}
 	img, at, err := s.openImage(ctx, d, spec)
 	if err != nil {
 		return err
 	}
 	d.img, d.read, d.resumed = img, at, at
 	d.sums = newChunkSums(at, st.Size)
-	s.cur = d
 	if at > 0 {
 		s.log.Info("download resumes", "component", st.Component, "at", at, "size", st.Size)
 	} else {
 		s.log.Info("download starts", "component", st.Component, "size", st.Size, "md5", st.MD5, "crc", st.CRC, "sha256", st.SHA256 != "")
 	}
 	s.progress()
+	return nil
+}
+
+// openRaw opens the image of a raw download, which starts at byte 0.
+func (d *download) openRaw(ctx context.Context) error {
+	st := d.start
+	img, _, err := d.s.openImage(ctx, d, ImageSpec{Component: st.Component, Size: st.Size, Digests: st, Checkpoint: d.noteRepair})
+	if err != nil {
+		return err
+	}
+	d.img = img
+	d.sums = newChunkSums(0, st.Size)
 	return nil
 }
 
@@ -92,7 +127,7 @@ func (s *session) openImage(ctx context.Context, d *download, spec ImageSpec) (I
 	if spec.Resume != "" {
 		img, err := s.cfg.Target.Open(ctx, spec)
 		if err == nil {
-			d.rec.Committed, d.rec.Image = spec.Done, img.State()
+			d.mark(spec.Done, img.State())
 			return img, spec.Done, s.j.setTransfer(&d.rec)
 		}
 		if !errors.Is(err, ErrResume) {
@@ -103,7 +138,7 @@ func (s *session) openImage(ctx context.Context, d *download, spec ImageSpec) (I
 	}
 	// The journal forgets the old image before the target may reuse its
 	// place.
-	d.rec.Committed, d.rec.Image = 0, ""
+	d.mark(0, "")
 	if err := s.j.setTransfer(&d.rec); err != nil {
 		return nil, 0, err
 	}
@@ -111,26 +146,39 @@ func (s *session) openImage(ctx context.Context, d *download, spec ImageSpec) (I
 	if err != nil {
 		return nil, 0, err
 	}
-	d.rec.Image = img.State()
+	d.mark(0, img.State())
 	return img, 0, s.j.setTransfer(&d.rec)
+}
+
+// mark records in the journal record that the image holds its first done
+// bytes durably in the given state.
+func (d *download) mark(done int64, state string) {
+	if d.pkg != nil {
+		d.pkg.mark(d, done, state)
+		return
+	}
+	d.rec.Committed, d.rec.Image = done, state
 }
 
 // noteRepair is the image's ImageSpec.Checkpoint: the journal takes what
 // the target needs to restore bytes it is about to erase.
 func (d *download) noteRepair(done int64, state string) error {
 	d.s.log.Warn("repairing a write torn by a power cut: a sector is erased and written again", "component", d.start.Component, "at", done)
-	d.rec.Committed, d.rec.Image = done, state
+	d.mark(done, state)
 	return d.s.j.setTransfer(&d.rec)
 }
 
 // checkpoint makes what was written durable and journals it.
 func (d *download) checkpoint() error {
+	if d.img == nil {
+		return nil // nothing written yet
+	}
 	n, err := d.img.Sync()
 	if err != nil {
 		return err
 	}
-	if state := d.img.State(); n != d.rec.Committed || state != d.rec.Image {
-		d.rec.Committed, d.rec.Image = n, state
+	committed, image := d.rec.Committed, d.rec.Image
+	if d.mark(n, d.img.State()); d.rec.Committed != committed || d.rec.Image != image {
 		return d.s.j.setTransfer(&d.rec)
 	}
 	return nil
@@ -143,8 +191,17 @@ func (d *download) checkpoint() error {
 // image is made durable and kept, else aborted.
 func (s *session) cleanup(err error) {
 	d := s.cur
+	defer d.release()
 	switch {
 	case powerLost(err):
+		return
+	case d.img == nil:
+		// Nothing written: a resumable record stays as it was.
+		if errors.Is(err, ErrVerify) && d.resume != nil {
+			if jerr := s.j.setTransfer(nil); jerr != nil {
+				s.log.Warn("clearing the journal failed", "err", jerr)
+			}
+		}
 		return
 	case !errors.Is(err, ErrVerify) && (s.j.path != "" || s.keep && errors.Is(err, ErrLink)):
 		if cerr := d.checkpoint(); cerr != nil && !powerLost(cerr) {
@@ -190,13 +247,13 @@ func (d *download) piece(ctx context.Context, e Event) (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		if _, err := d.img.WriteAt(data, d.read); err != nil {
-			return false, fmt.Errorf("mcu: %s: writing %d bytes at %d to %s: %w", d.start.Component, len(data), d.read, d.s.cfg.Target, err)
+		next, err := d.take(ctx, data)
+		if err != nil {
+			return false, err
 		}
-		d.sums.add(data)
-		d.read += int64(len(data))
+		d.read = next
 		d.blocks++
-		if durable {
+		if durable && d.pkg == nil {
 			if err := d.checkpoint(); err != nil {
 				return false, fmt.Errorf("mcu: %s: %w", d.start.Component, err)
 			}
@@ -208,6 +265,51 @@ func (d *download) piece(ctx context.Context, e Event) (bool, error) {
 	}
 	_, err = d.s.do(ctx, set("+QIOTUPDATE", atcmd.Int(2)))
 	return false, err
+}
+
+// take passes the bytes read at d.read on, and returns where the next
+// read starts: a raw image's bytes go to the image; a package's to its
+// header, then to the Applier. The first bytes of a download wait in head
+// until they tell which it is.
+func (d *download) take(ctx context.Context, data []byte) (int64, error) {
+	end := d.read + int64(len(data))
+	switch {
+	case d.pkg != nil:
+		return end, d.pkg.write(d, data)
+	case d.img != nil:
+		if _, err := d.img.WriteAt(data, d.read); err != nil {
+			return 0, fmt.Errorf("mcu: %s: writing %d bytes at %d to %s: %w", d.start.Component, len(data), d.read, d.s.cfg.Target, err)
+		}
+		d.sums.add(data)
+		return end, nil
+	}
+	d.head = append(d.head, data...)
+	if int64(len(d.head)) < min(int64(len(pack.Magic)), d.start.Size) {
+		return end, nil
+	}
+	if pack.IsPackage(d.head) {
+		return d.takeHeader(ctx, end)
+	}
+	if d.resume != nil {
+		return 0, fmt.Errorf("mcu: %s: %w: the journal holds a package being applied, but the same download now starts with %q", d.start.Component, ErrVerify, d.head[:len(pack.Magic)])
+	}
+	if d.s.cfg.VerifyKey != nil {
+		return 0, fmt.Errorf("mcu: %s %s: %w: %w: it is a raw image, not an atota package, and a signed package is required (--verify-key); nothing was written",
+			d.start.Component, d.offer.Target, ErrVerify, pack.ErrUnsigned)
+	}
+	if err := d.openRaw(ctx); err != nil {
+		return 0, err
+	}
+	head := d.head
+	d.head, d.read = nil, 0
+	return d.take(ctx, head)
+}
+
+// release frees what the download holds besides its image.
+func (d *download) release() {
+	if d.pkg != nil {
+		d.pkg.close()
+	}
 }
 
 // errReadTimeout ends an AT+QIOTOTARD that did not answer in time.
@@ -286,21 +388,16 @@ func otardData(resp *atcmd.Response, off, n int64) ([]byte, error) {
 // (AT+QIOTUPDATE=3).
 func (s *session) finish(ctx context.Context) error {
 	d := s.cur
-	comp := d.start.Component
-	if err := d.checkpoint(); err != nil {
-		return fmt.Errorf("mcu: %s: writing the image to %s: %w", comp, s.cfg.Target, err)
+	var got readBack
+	var err error
+	if d.pkg != nil {
+		got, err = d.pkg.finish(ctx, d)
+	} else {
+		got, err = d.verifyRaw()
 	}
-	got, err := digestImage(d.img, d.start.Size, s.cfg.CRC)
 	if err != nil {
-		return fmt.Errorf("mcu: %s: reading the image back from %s: %w", comp, s.cfg.Target, err)
+		return err
 	}
-	if what, where := mismatch(d.start, got, s.cfg.CRC, d.sums); what != "" {
-		s.log.Error("image verification failed", "component", comp, "version", d.offer.Target, "target", s.cfg.Target.String(),
-			"mismatch", what, "differing_bytes", where)
-		return fmt.Errorf("mcu: %s %s: %w: the image in %s has %s; differing bytes: %s; nothing was reported and the old image stays; try the update again",
-			comp, d.offer.Target, ErrVerify, s.cfg.Target, what, where)
-	}
-	s.log.Info("image verified", "component", comp, "md5", got.MD5, "crc", got.CRC, "crc_variant", s.cfg.CRC, "sha256", d.start.SHA256 != "")
 	d.digests = got.Digests
 	d.rec.Phase = recVerified
 	if err := s.j.setTransfer(&d.rec); err != nil {
@@ -308,6 +405,27 @@ func (s *session) finish(ctx context.Context) error {
 	}
 	_, err = s.do(ctx, set("+QIOTUPDATE", atcmd.Int(3)))
 	return err
+}
+
+// verifyRaw completes a raw image in the target, reads it back and checks
+// it against the digests of 7,10701.
+func (d *download) verifyRaw() (readBack, error) {
+	s, comp := d.s, d.start.Component
+	if err := d.checkpoint(); err != nil {
+		return readBack{}, fmt.Errorf("mcu: %s: writing the image to %s: %w", comp, s.cfg.Target, err)
+	}
+	got, err := digestImage(d.img, d.start.Size, s.cfg.CRC)
+	if err != nil {
+		return readBack{}, fmt.Errorf("mcu: %s: reading the image back from %s: %w", comp, s.cfg.Target, err)
+	}
+	if what, where := mismatch(d.start, got, s.cfg.CRC, d.sums); what != "" {
+		s.log.Error("image verification failed", "component", comp, "version", d.offer.Target, "target", s.cfg.Target.String(),
+			"mismatch", what, "differing_bytes", where)
+		return readBack{}, fmt.Errorf("mcu: %s %s: %w: the image in %s has %s; differing bytes: %s; nothing was reported and the old image stays; try the update again",
+			comp, d.offer.Target, ErrVerify, s.cfg.Target, what, where)
+	}
+	s.log.Info("image verified", "component", comp, "md5", got.MD5, "crc", got.CRC, "crc_variant", s.cfg.CRC, "sha256", d.start.SHA256 != "")
+	return got, nil
 }
 
 // report makes the verified image the running one (on trial), reports
@@ -354,6 +472,7 @@ func (s *session) report(ctx context.Context) error {
 	s.res.Updated = append(s.res.Updated, Updated{
 		Component: comp, From: d.from, To: d.offer.Target, Digests: d.digests,
 		SHA256: d.start.SHA256 != "", Blocks: d.blocks, Pieces: d.pieces, Resumed: d.resumed, Where: where,
+		Package: d.rec.Package.kind(), PackageSize: d.rec.Package.size(d.rec.Size), Signed: d.rec.Package != nil && d.s.cfg.VerifyKey != nil,
 		Duration: time.Since(d.began),
 	})
 	s.phase = reporting

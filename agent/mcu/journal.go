@@ -74,6 +74,29 @@ type record struct {
 	PieceLen   int64  `json:"piece_len"`
 	Phase      string `json:"phase"`
 	Image      string `json:"image,omitempty"`
+	// Package describes the image a package builds; nil for a raw image,
+	// whose size and digests are those above.
+	Package *pkgRecord `json:"package,omitempty"`
+}
+
+// pkgRecord is what the journal keeps of a package being applied: the
+// record's size and digests are the package file's (7,10701), Committed
+// is the package byte the apply goes on from, and Image the state of the
+// image the package builds, which holds the first Chunks chunks.
+type pkgRecord struct {
+	Kind         string `json:"kind"` // "full" or "delta"
+	TargetSize   int64  `json:"target_size"`
+	TargetSHA256 string `json:"target_sha256"`
+	Chunks       int    `json:"chunks"`  // chunks applied and durable
+	Applied      int64  `json:"applied"` // the image bytes they are
+	// MD5 and CRC of the built image, once verified.
+	MD5 string `json:"md5,omitempty"`
+	CRC uint32 `json:"crc,omitempty"`
+}
+
+// valid reports whether a package record read from a journal is possible.
+func (p *pkgRecord) valid() bool {
+	return p.TargetSize > 0 && p.Chunks >= 0 && p.Applied >= 0 && p.Applied <= p.TargetSize && len(p.TargetSHA256) == 64
 }
 
 // matches reports whether st announces the image r was receiving.
@@ -85,6 +108,15 @@ func (r *record) matches(st Start, target string) bool {
 // start returns the 7,10701 digests r holds.
 func (r *record) start() Start {
 	return Start{Component: r.Component, Size: r.Size, MD5: r.MD5, CRC: r.CRC, SHA256: r.SHA256}
+}
+
+// image returns the size and digests of the image in the target: for a
+// package, those of the image it builds (MD5 and CRC once verified).
+func (r *record) image() Start {
+	if p := r.Package; p != nil {
+		return Start{Component: r.Component, Size: p.TargetSize, MD5: p.MD5, CRC: p.CRC, SHA256: p.TargetSHA256}
+	}
+	return r.start()
 }
 
 // journal is the MCU's journal: in a file, or only in memory (path "")
@@ -120,6 +152,8 @@ func loadJournal(path, target string) (*journal, error) {
 		return nil, fmt.Errorf("mcu: journal %s belongs to target %s, not %s; give each target its own --journal file", path, st.Target, target)
 	case st.Transfer != nil && (st.Transfer.Component == "" || st.Transfer.Size <= 0 || st.Transfer.Committed < 0 || st.Transfer.Committed > st.Transfer.Size):
 		return nil, fmt.Errorf("mcu: journal %s: transfer record %+v is impossible; move the journal aside to start over", path, *st.Transfer)
+	case st.Transfer != nil && st.Transfer.Package != nil && !st.Transfer.Package.valid():
+		return nil, fmt.Errorf("mcu: journal %s: package record %+v is impossible; move the journal aside to start over", path, *st.Transfer.Package)
 	}
 	j.st = st
 	return j, nil

@@ -79,7 +79,8 @@ func (s *session) finishUpdate(ctx context.Context, rec record) (*pendingReport,
 		}
 		s.log.Debug("AT+QIOTUPDATE=3 refused; going on", "err", err)
 	}
-	img, err := s.cfg.Target.Open(ctx, ImageSpec{Component: rec.Component, Size: rec.Size, Digests: rec.start(), Resume: rec.Image, Done: rec.Size})
+	want := rec.image()
+	img, err := s.cfg.Target.Open(ctx, ImageSpec{Component: rec.Component, Size: want.Size, Digests: want, Resume: rec.Image, Done: want.Size})
 	if err != nil {
 		if errors.Is(err, ErrResume) {
 			s.log.Warn("the verified image is gone; the update starts over", "component", rec.Component, "err", err)
@@ -98,11 +99,11 @@ func (s *session) finishUpdate(ctx context.Context, rec record) (*pendingReport,
 	if _, err := img.Sync(); err != nil {
 		return drop("the verified image cannot be completed; the old image stays", err)
 	}
-	got, err := digestImage(img, rec.Size, s.cfg.CRC)
+	got, err := digestImage(img, want.Size, s.cfg.CRC)
 	if err != nil {
 		return drop("reading the image back failed; the old image stays", err)
 	}
-	if what, _ := mismatch(rec.start(), got, s.cfg.CRC, nil); what != "" {
+	if what, _ := mismatch(want, got, s.cfg.CRC, nil); what != "" {
 		return drop("the image in the target changed since it was verified; the old image stays", fmt.Errorf("%w: %s", ErrVerify, what))
 	}
 	rec.Phase = recCommitting
@@ -150,7 +151,8 @@ func (s *session) confirm(ctx context.Context, img Image, rec record) error {
 	}
 	if img == nil {
 		var err error
-		img, err = s.cfg.Target.Open(ctx, ImageSpec{Component: rec.Component, Size: rec.Size, Digests: rec.start(), Resume: rec.Image, Done: rec.Size})
+		want := rec.image()
+		img, err = s.cfg.Target.Open(ctx, ImageSpec{Component: rec.Component, Size: want.Size, Digests: want, Resume: rec.Image, Done: want.Size})
 		if err != nil {
 			s.log.Debug("nothing to confirm", "component", rec.Component, "err", err)
 			return nil
@@ -166,10 +168,12 @@ func (s *session) recordDone(rec record, where string) error {
 	if err := s.j.finish(rec.Component, rec.To); err != nil {
 		return err
 	}
+	img := rec.image()
 	s.res.Updated = append(s.res.Updated, Updated{
 		Component: rec.Component, From: rec.From, To: rec.To,
-		Digests: plan.Digests{Size: rec.Size, MD5: rec.MD5, SHA256: rec.SHA256, CRC: rec.CRC},
+		Digests: plan.Digests{Size: img.Size, MD5: img.MD5, SHA256: img.SHA256, CRC: img.CRC},
 		SHA256:  rec.SHA256 != "", Resumed: rec.Size, Where: where,
+		Package: rec.Package.kind(), PackageSize: rec.Package.size(rec.Size), Signed: rec.Package != nil && s.cfg.VerifyKey != nil,
 	})
 	return nil
 }

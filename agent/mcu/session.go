@@ -2,6 +2,7 @@ package mcu
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -41,6 +42,11 @@ type Config struct {
 	// CRC is the CRC-32 variant of the module's <CRC> (spec §5: uncertain;
 	// plan.DefaultCRC, MPEG-2, unless set).
 	CRC plan.CRCVariant
+	// VerifyKey, when set, is the ed25519 public key every update must
+	// be signed with: only atota packages (agent/pack) whose header it
+	// verifies are applied; raw images and unsigned or otherwise signed
+	// packages are refused before anything is written.
+	VerifyKey ed25519.PublicKey
 
 	CommandTimeout  time.Duration // a plain command (spec §1: 1 s)
 	ReadTimeout     time.Duration // AT+QIOTOTARD to its header (spec §1: 3 s)
@@ -87,9 +93,17 @@ type Updated struct {
 	SHA256    bool         // the module sent a SHA-256 and it matched
 	Blocks    int          // AT+QIOTOTARD reads in this run
 	Pieces    int
-	Resumed   int64  // bytes already in the target when this run took the image up
-	Where     string // where the image now runs
-	Duration  time.Duration
+	Resumed   int64 // bytes of the download not read again in this run (a resume)
+	// Package is "full" or "delta" for an atota package, which the MCU
+	// applied as it read it; "" for a raw image. Digests are those of
+	// the image it built; PackageSize is the package's size, what was
+	// read over the link, and Signed says its signature was verified
+	// with Config.VerifyKey.
+	Package     string
+	PackageSize int64
+	Signed      bool
+	Where       string // where the image now runs
+	Duration    time.Duration
 }
 
 // Result is the outcome of an OTA cycle.

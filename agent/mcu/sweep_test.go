@@ -37,6 +37,28 @@ type sweepSetup struct {
 	piece int64
 	old   []byte
 	img   []byte
+	// pkg, when set, is the package the module serves, which builds img
+	// (from old, for a delta); reread is then what a restart may read
+	// again: the header, the chunk being received and a block.
+	pkg        []byte
+	reread     int64
+	wantResume bool // some cut must leave whole chunks to resume from
+}
+
+// served returns what the module serves.
+func (s sweepSetup) served() []byte {
+	if s.pkg != nil {
+		return s.pkg
+	}
+	return s.img
+}
+
+// rereadMax returns how many bytes a restart may read again.
+func (s sweepSetup) rereadMax() int64 {
+	if s.pkg != nil {
+		return s.reread
+	}
+	return int64(s.block)
 }
 
 // baseFlash returns a flash of part whose active slot B runs old.
@@ -74,19 +96,25 @@ type runs struct {
 	old     int   // boots of the old image after a cut
 	new     int   // boots of the new image after a cut
 	repairs int   // sectors repaired after a torn write
+	resumed int   // package applies resumed at a chunk after a restart
 }
 
-// counter is a slog handler that counts the warnings about repairs.
+// counter is a slog handler that counts the warnings about repairs and
+// the package applies that resumed at a chunk.
 type counter struct {
 	slog.Handler
-	n *atomic.Int64
+	n       *atomic.Int64
+	resumed *atomic.Int64
 }
 
 func (c counter) Enabled(context.Context, slog.Level) bool { return true }
 
 func (c counter) Handle(ctx context.Context, r slog.Record) error {
-	if strings.HasPrefix(r.Message, "repairing a write torn") {
+	switch {
+	case strings.HasPrefix(r.Message, "repairing a write torn"):
 		c.n.Add(1)
+	case r.Message == "package apply resumes" && c.resumed != nil:
+		c.resumed.Add(1)
 	}
 	return nil
 }
@@ -100,8 +128,8 @@ func updateWithCuts(t *testing.T, s sweepSetup, base *flashsim.Flash, cuts []int
 		f := base.Clone()
 		start := f.Ops()
 		journal := filepath.Join(t.TempDir(), "journal.json")
-		var repairs atomic.Int64
-		m := newFake(fakeComp{ID: "STM32", Target: "2_0_0", Data: s.img})
+		var repairs, resumed atomic.Int64
+		m := newFake(fakeComp{ID: "STM32", Target: "2_0_0", Data: s.served()})
 		m.pieceSize = s.piece
 		for i := 0; ; i++ {
 			if i > len(cuts)+3 {
@@ -111,7 +139,7 @@ func updateWithCuts(t *testing.T, s sweepSetup, base *flashsim.Flash, cuts []int
 			if i < len(cuts) {
 				f.PowerCutAfter(cuts[i])
 			}
-			err := runOnce(t, m, f, journal, s.block, &repairs)
+			err := runOnce(t, m, f, journal, s.block, counter{Handler: slog.DiscardHandler, n: &repairs, resumed: &resumed})
 			if err == nil {
 				break
 			}
@@ -140,8 +168,9 @@ func updateWithCuts(t *testing.T, s sweepSetup, base *flashsim.Flash, cuts []int
 		r.ops = f.Ops() - start
 		r.read = m.readBytes()
 		r.repairs = int(repairs.Load())
-		if max := int64(len(s.img)) + int64(r.restart*s.block); r.read > max {
-			t.Fatalf("cuts %v: %d restarts read %d bytes, more than the image and one block per restart (%d)", cuts, r.restart, r.read, max)
+		r.resumed = int(resumed.Load())
+		if max := int64(len(s.served())) + int64(r.restart)*s.rereadMax(); r.read > max {
+			t.Fatalf("cuts %v: %d restarts read %d bytes, more than the download and %d bytes per restart (%d)", cuts, r.restart, r.read, s.rereadMax(), max)
 		}
 	})
 	return r
@@ -149,7 +178,7 @@ func updateWithCuts(t *testing.T, s sweepSetup, base *flashsim.Flash, cuts []int
 
 // runOnce is one life of the MCU: a reset (a new target over f, which
 // boots), then Run with the journal.
-func runOnce(t *testing.T, m *fakeModule, f *flashsim.Flash, journal string, block int, repairs *atomic.Int64) error {
+func runOnce(t *testing.T, m *fakeModule, f *flashsim.Flash, journal string, block int, log counter) error {
 	tg, err := NewFlashTarget(f)
 	if err != nil {
 		return err
@@ -157,7 +186,7 @@ func runOnce(t *testing.T, m *fakeModule, f *flashsim.Flash, journal string, blo
 	cfg := testConfig(tg)
 	cfg.Journal = journal
 	cfg.Block = block
-	cfg.Logger = slog.New(counter{Handler: slog.DiscardHandler, n: repairs})
+	cfg.Logger = slog.New(log)
 	_, err = Run(t.Context(), m.client(t), cfg)
 	return err
 }
@@ -210,26 +239,33 @@ func sweepSetups() []sweepSetup {
 	}
 }
 
-func TestPowerCutSweep(t *testing.T) {
-	for _, s := range sweepSetups() {
+func TestPowerCutSweep(t *testing.T) { sweep(t, sweepSetups()) }
+
+// sweep runs each setup's update with a cut at every flash operation.
+func sweep(t *testing.T, setups []sweepSetup) {
+	for _, s := range setups {
 		t.Run(fmt.Sprintf("%s/block-%d", s.part, s.block), func(t *testing.T) {
 			base := baseFlash(t, s.part, s.old)
 			whole := updateWithCuts(t, s, base, nil)
-			if whole.read != int64(len(s.img)) {
-				t.Fatalf("an update without cuts read %d bytes, want %d", whole.read, len(s.img))
+			if whole.read != int64(len(s.served())) {
+				t.Fatalf("an update without cuts read %d bytes, want %d", whole.read, len(s.served()))
 			}
 			outcomes := runs{}
 			for k := 1; k <= whole.ops; k++ {
 				r := updateWithCuts(t, s, base, []int{k})
 				outcomes.old += r.old
 				outcomes.new += r.new
-				outcomes.read += r.read - int64(len(s.img))
+				outcomes.read += r.read - int64(len(s.served()))
 				outcomes.repairs += r.repairs
+				outcomes.resumed += r.resumed
 			}
-			t.Logf("%d operations; after a cut the old image booted %d times, the new %d; %d torn sectors repaired; %d bytes read again in all",
-				whole.ops, outcomes.old, outcomes.new, outcomes.repairs, outcomes.read)
+			t.Logf("%d operations; after a cut the old image booted %d times, the new %d; %d torn sectors repaired; %d package applies resumed at a chunk; %d bytes read again in all",
+				whole.ops, outcomes.old, outcomes.new, outcomes.repairs, outcomes.resumed, outcomes.read)
 			if outcomes.old == 0 || outcomes.new == 0 {
 				t.Errorf("want both images seen booting after some cut: %+v", outcomes)
+			}
+			if s.wantResume && outcomes.resumed == 0 {
+				t.Error("no cut left a package apply to resume at a chunk")
 			}
 		})
 	}
@@ -237,12 +273,14 @@ func TestPowerCutSweep(t *testing.T) {
 
 // TestPowerCutSeeds cuts the power at random points, up to three times
 // in one update. ATOTA_LONG=1 runs 1,000 seeds per setup.
-func TestPowerCutSeeds(t *testing.T) {
+func TestPowerCutSeeds(t *testing.T) { seedCuts(t, sweepSetups()) }
+
+func seedCuts(t *testing.T, setups []sweepSetup) {
 	seeds := 8
 	if long {
 		seeds = 1000
 	}
-	for _, s := range sweepSetups() {
+	for _, s := range setups {
 		t.Run(fmt.Sprintf("%s/block-%d", s.part, s.block), func(t *testing.T) {
 			base := baseFlash(t, s.part, s.old)
 			n := updateWithCuts(t, s, base, nil).ops
@@ -255,10 +293,10 @@ func TestPowerCutSeeds(t *testing.T) {
 				}
 				got := updateWithCuts(t, s, base, cuts)
 				restarts += int64(got.restart)
-				reread += got.read - int64(len(s.img))
+				reread += got.read - int64(len(s.served()))
 				repairs += int64(got.repairs)
 			}
-			t.Logf("%d seeds: %d restarts after a cut, %d torn sectors repaired, %d bytes read again in all (at most %d per restart allowed)", seeds, restarts, repairs, reread, s.block)
+			t.Logf("%d seeds: %d restarts after a cut, %d torn sectors repaired, %d bytes read again in all (at most %d per restart allowed)", seeds, restarts, repairs, reread, s.rereadMax())
 		})
 	}
 }

@@ -192,3 +192,19 @@ func syncDir(dir string) error {
 }
 
 var _ io.ReaderAt = (*fileImage)(nil)
+
+// RunningImage opens the file as it is, read only: the image a delta
+// applies to. The new image goes to the partial file, so this one stays
+// whole until Commit.
+func (t *fileTarget) RunningImage(context.Context) (sourceImage, int64, error) {
+	f, err := os.Open(t.path)
+	if err != nil {
+		return nil, 0, fmt.Errorf("mcu: target %s: the running image: %w", t, err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, fmt.Errorf("mcu: target %s: the running image: %w", t, err)
+	}
+	return f, fi.Size(), nil
+}

@@ -510,3 +510,15 @@ func (im *flashImage) Abort() error { return nil }
 
 // Close keeps the slot as it is for a resume.
 func (im *flashImage) Close() error { return nil }
+
+// RunningImage returns the slot the device runs, read only: the image a
+// delta applies to.
+func (t *flashTarget) RunningImage(context.Context) (sourceImage, int64, error) {
+	s := t.dev.Running()
+	return slotReader{io.NewSectionReader(t.dev.Flash(), s.Off, s.Size)}, s.Size, nil
+}
+
+// slotReader reads a slot; closing it does nothing.
+type slotReader struct{ *io.SectionReader }
+
+func (slotReader) Close() error { return nil }

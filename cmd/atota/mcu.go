@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/atota/atota/agent/mcu"
+	"github.com/atota/atota/agent/pack"
 	"github.com/atota/atota/agent/plan"
 	"github.com/atota/atota/atcmd"
 	"github.com/atota/atota/transport"
@@ -25,6 +26,7 @@ type mcuFlags struct {
 	battery                 int
 	batteryFile, batteryCmd string
 	journal, workDir, crc   string
+	verifyKey               string
 	once, sha256            bool
 	block, baud             int
 	poll                    time.Duration
@@ -65,6 +67,14 @@ moment, it goes on where it stopped when started again with the same file
 (at most one block is read twice) and never accepts a mixed image. A lost
 link or a module that stops answering is waited for (--module-timeout).
 
+A download that is an atota package (atota pack full|delta) is applied as it
+is read: a delta rebuilds the new image from the one the target runs
+(flashsim: and file: targets can read it), so only the delta crosses the
+link. A delta for another image than the running one is refused before
+anything is written, naming both SHA-256s. With --verify-key only packages
+signed with that key are accepted: raw images, unsigned packages and
+packages signed with another key are refused (exit 1, nothing written).
+
 With --once it runs one update cycle and exits: 0 updated or nothing to do,
 1 failed, 3 refused by policy. Without it, it checks again every --poll, and
 after a refusal as soon as the refused minimum is met.`,
@@ -72,7 +82,8 @@ after a refusal as soon as the refused minimum is met.`,
   atota mcu --port /dev/ttyUSB0 --target file:app.bin --component STM32 --version 1_0_0 \
       --battery-file /sys/class/power_supply/BAT0/capacity --sha256 --journal mcu.journal --once
   atota mcu --port /tmp/atota-u --target 'exec:st-flash write {} 0x08000000' --journal mcu.journal
-  atota mcu --port /tmp/atota-u --target stm32:/dev/ttyUSB1?baud=115200 --once`,
+  atota mcu --port /tmp/atota-u --target stm32:/dev/ttyUSB1?baud=115200 --once
+  atota mcu --port /tmp/atota-u --target flashsim:flash.bin --verify-key release.pub --journal mcu.journal --once`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			comps, err := f.check()
@@ -95,6 +106,7 @@ after a refusal as soon as the refused minimum is met.`,
 	fl.StringVar(&f.journal, "journal", "", "keep the progress in this file, to resume after a kill or reset (one file per target)")
 	fl.StringVar(&f.workDir, "work-dir", "", "where exec: and stm32: targets stage the image (default: the journal's directory, else the temporary directory)")
 	fl.StringVar(&f.crc, "crc", "mpeg2", "CRC-32 variant of the module's <CRC>: mpeg2 or ieee")
+	fl.StringVar(&f.verifyKey, "verify-key", "", "accept only atota packages signed with this ed25519 public key (PEM, from atota pack keygen)")
 	fl.BoolVar(&f.once, "once", false, "run one OTA cycle, then exit with 0, 1 or 3")
 	fl.BoolVar(&f.sha256, "sha256", false, "ask for plans with AT+QIOTOTAREQ=1 so the module sends the SHA-256")
 	fl.IntVar(&f.block, "block", 1024, "AT+QIOTOTARD read size in bytes")
@@ -220,6 +232,13 @@ func (a *app) runMCU(cmd *cobra.Command, f mcuFlags, comps []mcu.Component) erro
 	if f.crc == "ieee" {
 		cfg.CRC = plan.IEEE
 	}
+	if f.verifyKey != "" {
+		key, err := pack.ReadPublicKeyFile(f.verifyKey)
+		if err != nil {
+			return &usageError{fmt.Sprintf("mcu: --verify-key: %v", err)}
+		}
+		cfg.VerifyKey = key
+	}
 	cfg.Logger = log
 	cfg.Progress = func(p mcu.Progress) { bar.update(p.Component, p.Done, p.Total) }
 	dial := func(ctx context.Context) (*atcmd.Client, error) {
@@ -284,12 +303,25 @@ func printUpdated(w interface{ Write([]byte) (int, error) }, u mcu.Updated) {
 	if u.SHA256 {
 		sha = "ok"
 	}
-	how := fmt.Sprintf("%d bytes in %d pieces, %d blocks, %.2f s", u.Digests.Size, u.Pieces, u.Blocks, u.Duration.Seconds())
+	size := u.Digests.Size // what was read over the link
+	if u.Package != "" {
+		size = u.PackageSize
+	}
+	how := fmt.Sprintf("%d bytes in %d pieces, %d blocks, %.2f s", size, u.Pieces, u.Blocks, u.Duration.Seconds())
 	switch {
-	case u.Resumed == u.Digests.Size:
-		how = fmt.Sprintf("%d bytes, finished from the journal after a restart", u.Digests.Size)
+	case u.Resumed == size:
+		how = fmt.Sprintf("%d bytes, finished from the journal after a restart", size)
 	case u.Resumed > 0:
 		how += fmt.Sprintf(", resumed at byte %d", u.Resumed)
+	}
+	if u.Package != "" {
+		sig := "unsigned"
+		if u.Signed {
+			sig = "signature ok"
+		}
+		fmt.Fprintf(w, "updated %s %s -> %s: %s package, %s; built a %d-byte image, SHA-256 ok (read back from the target); %s; %s\n",
+			u.Component, u.From, u.To, u.Package, how, u.Digests.Size, sig, u.Where)
+		return
 	}
 	fmt.Fprintf(w, "updated %s %s -> %s: %s; MD5 ok, CRC-32 ok, SHA-256 %s (read back from the target); %s\n",
 		u.Component, u.From, u.To, how, sha, u.Where)
