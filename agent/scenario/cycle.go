@@ -181,6 +181,16 @@ func (r *runner) runMCU(ctx context.Context) outcome {
 		counts := !cr.reset && class != "power_cut" && !cr.disrupted
 		switch class {
 		case "no_plan":
+			// A job the platform has for the module may be on its way
+			// (pushed, its package downloading): the MCU asks again, as
+			// firmware polls, and the cycle does not count.
+			if r.plat != nil {
+				if coming, why := r.jobComing(); coming {
+					r.emit(Event{Kind: "platform", Name: "platform:job_pending", Text: why + "; the MCU asks again"})
+					counts = false
+					break
+				}
+			}
 			// Terminal, unless a fault may have eaten the plan or one
 			// still to come may bring it (an app confirmation, a clock
 			// jump): then the MCU asks again, as often as the attempts

@@ -32,6 +32,8 @@
 //	        - {id: STM32, target_version: 2_0_0, size: 32KiB}
 //	  # or plans_dir: plans         (a plans directory beside the scenario)
 //	  # or port: /dev/ttyUSB0       (a real module: the emulated MCU talks to it)
+//	  platform: true                 # the plans reach the module through a local platform
+//	                                 # (MQTT and HTTP on loopback); implied by the platform faults
 //	mcu:                             # emulated: a simulated flash with A/B slots
 //	  components: [{id: STM32, version: 1_0_0}]
 //	  part: stm32f103cb              # flashsim part
@@ -86,19 +88,26 @@
 //	signal         csq, for               the module's signal (AT+CSQ) changes
 //	confirm                               the user confirms the manual plans in the app
 //	random         count, pool            count faults drawn from the seed
-//	download_cut, download_rate, broker_restart   the platform link: not supported
-//	                                      yet (issue 6); a slow serial link is
-//	                                      link: {baud: 500, pace: true} (50 B/s)
+//	download_cut   after, count           the platform's package server drops the
+//	                                      connection after `after` bytes of a response
+//	                                      (default: a byte drawn from the seed), for
+//	                                      count responses (default 1)
+//	download_rate  bytes_per_second, for  the package server sends at this rate
+//	broker_restart down                   the platform's MQTT broker is down, then
+//	                                      back on its address
 //
-// direction is to_mcu, to_module or both (the default). A scenario with
-// a fault that is not supported yet parses, and Run refuses it with an
-// error wrapping ErrUnsupported that names its line.
+// direction is to_mcu, to_module or both (the default). The last three
+// are faults of the module's platform and imply module.platform; a slow
+// serial link is link: {baud: 500, pace: true} (50 B/s). A fault type a
+// build cannot run yet parses, and Run refuses it with an error wrapping
+// ErrUnsupported that names its line; every type listed here runs.
 //
 // Faults are deterministic from the seed: the fate of the n-th byte each
 // way depends on the seed and n only (transport.FaultLink), corrupt
-// blocks pick their byte from the seed, and random faults are drawn from
-// it. Triggers and delays run in real time, so the interleaving of
-// events can still move a fault by a few bytes between runs.
+// blocks and download cuts without after pick their byte from the seed,
+// and random faults are drawn from it. Triggers and delays run in real
+// time, so the interleaving of events can still move a fault by a few
+// bytes between runs.
 //
 // # Runs
 //
@@ -136,4 +145,42 @@
 // Results come as a summary for people (Result.WriteSummary), JSON
 // (Event and Result marshal to one line each) and JUnit XML
 // (WriteJUnit). RunMatrix runs a scenario over many seeds.
+//
+// # Platform
+//
+// With module.platform, Run starts a local platform (agent/platform) on
+// loopback: an embedded MQTT broker and a package server with Range,
+// serving the scenario's plans. The module's plans come from its link to
+// that platform (platform.Device), signed in as device atota-scenario:
+// the MCU's versions reach the platform through it, the platform pushes
+// each plan's next component as a job, and the link downloads and
+// verifies the package before the module offers it to the MCU. A cycle
+// that finds no plan while a job is on its way (the platform has not
+// heard the MCU's versions yet, or its task is queued, pushed or
+// upgrading with no plan offered) does not count and does not end the
+// run: the MCU asks again after retry_delay, as firmware polls. After the
+// MCU side ends, the run waits up to 5 s (after the broker is back) for
+// the platform to hear the end, and reports where each task stands. The
+// platform's clock is the module's (clock faults move both); a confirm
+// fault confirms the manual plans on the platform; a module_reboot
+// restarts the module, not its link, which keeps running beside it.
+//
+// The platform faults act on it: download_cut and download_rate through
+// the package server's handler (platform.Config.WrapPackages), so the
+// link's Range-resuming download meets a real dropped connection or a
+// real slow one; broker_restart takes the broker down and back
+// (Platform.StopBroker, StartBroker), and the link reconnects and sends
+// what it kept. A fault's at works as for the others: without one, a cut
+// falls on the first response that reaches its byte; at.bytes counts the
+// MCU's reads, which come after the module's download.
+//
+// Platform events: platform:up; platform:request (each package request
+// answered, its Range, status and bytes sent) and platform:download_cut;
+// platform:job_ready (a job's package verified, offered to the MCU) and
+// platform:job_pending (a cycle found no plan while a job was on its
+// way); platform:broker_down, platform:link_down, platform:broker_up,
+// platform:link_up; at the end platform:task_STATUS for each task
+// (platform:task_succeeded, ...). Result.Platform counts the requests,
+// resumed and cut responses, bytes sent and paced, the time the paced
+// bytes take at their rate, and the broker's restarts.
 package scenario

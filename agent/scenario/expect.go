@@ -55,6 +55,9 @@ func (r *runner) result(out outcome) *Result {
 	for _, a := range r.faults {
 		res.Faults = append(res.Faults, a.desc)
 	}
+	if r.plat != nil {
+		res.Platform = r.plat.result()
+	}
 	return res
 }
 

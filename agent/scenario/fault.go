@@ -23,9 +23,9 @@ const (
 	FaultBattery       = "battery"        // the MCU's battery changes to Percent
 	FaultSignal        = "signal"         // the module's signal changes to CSQ
 	FaultConfirm       = "confirm"        // the user confirms a manual plan in the app
-	FaultDownloadCut   = "download_cut"   // the module's package download is cut
-	FaultDownloadRate  = "download_rate"  // the module's download runs at BytesPerSecond
-	FaultBrokerRestart = "broker_restart" // the platform's MQTT broker restarts
+	FaultDownloadCut   = "download_cut"   // the platform's package server cuts Count responses After bytes
+	FaultDownloadRate  = "download_rate"  // the platform's package server sends BytesPerSecond
+	FaultBrokerRestart = "broker_restart" // the platform's MQTT broker is down for Down
 	FaultRandom        = "random"         // Count faults drawn from Pool by the seed
 )
 
@@ -36,6 +36,9 @@ type faultKind struct {
 	// needs names an end that must be emulated: "module" or "mcu"; ""
 	// for none.
 	needs string
+	// platform is set for the faults of the module's platform: they
+	// imply module.platform.
+	platform bool
 	// unsupported, when set, says why the fault cannot run yet.
 	unsupported string
 }
@@ -55,9 +58,9 @@ var faultKinds = map[string]faultKind{
 	FaultBattery:       {fields: []string{"percent"}, needs: "mcu"},
 	FaultSignal:        {fields: []string{"csq"}, lasting: true, needs: "module"},
 	FaultConfirm:       {needs: "module"},
-	FaultDownloadCut:   {needs: "module", unsupported: "the module takes its packages from a plans directory; cutting its download needs the platform link (issue 6)"},
-	FaultDownloadRate:  {fields: []string{"bytes_per_second"}, needs: "module", unsupported: "the module takes its packages from a plans directory; slowing its download needs the platform link (issue 6)"},
-	FaultBrokerRestart: {fields: []string{"down"}, needs: "module", unsupported: "restarting the MQTT broker needs the platform link (issue 6)"},
+	FaultDownloadCut:   {fields: []string{"after", "count"}, needs: "module", platform: true},
+	FaultDownloadRate:  {fields: []string{"bytes_per_second"}, lasting: true, needs: "module", platform: true},
+	FaultBrokerRestart: {fields: []string{"down"}, needs: "module", platform: true},
 	FaultRandom:        {fields: []string{"count", "pool"}},
 }
 
@@ -185,6 +188,17 @@ func (v *validator) checkFault(i int, f *Fault, n *node) {
 		if v.sc.MCU.Port != "" && v.sc.MCU.ResetCommand == "" {
 			v.errorf(path, "an mcu_reset of an external MCU needs mcu.reset_command")
 		}
+	case FaultDownloadCut:
+		if f.Count < 0 {
+			v.errorf(path+".count", "%d: want 1 or more responses cut", f.Count)
+		}
+		if f.Count == 0 {
+			f.Count = 1
+		}
+	case FaultDownloadRate:
+		if f.BytesPerSecond <= 0 {
+			v.errorf(path+".bytes_per_second", "a download_rate fault needs the package server's rate, such as 50")
+		}
 	case FaultRandom:
 		if f.Count < 0 {
 			v.errorf(path+".count", "%d: want 1 or more faults", f.Count)
@@ -200,6 +214,12 @@ func (v *validator) checkFault(i int, f *Fault, n *node) {
 	}
 	if f.Component != "" && !slices.ContainsFunc(v.sc.MCU.Components, func(c ComponentVersion) bool { return c.ID == f.Component }) && v.sc.MCU.Port == "" {
 		v.errorf(path+".component", "%q is not one of mcu.components", f.Component)
+	}
+	if kind.platform && v.sc.Module.Port == "" {
+		if !v.sc.Module.Platform && hasKey(v.node("module"), "platform") {
+			v.errorf(path+".type", "a %s fault needs the module's platform; this scenario sets module.platform: false", f.Type)
+		}
+		v.sc.Module.Platform = true
 	}
 	switch {
 	case kind.needs == "module" && v.sc.Module.Port != "":

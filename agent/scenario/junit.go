@@ -156,6 +156,17 @@ func (r *Result) MarshalJSON() ([]byte, error) {
 		Size    int64  `json:"size,omitempty"`
 		Served  int64  `json:"served,omitempty"`
 	}
+	type plat struct {
+		Requests       int      `json:"requests"`
+		Resumed        int      `json:"resumed"`
+		Cuts           int      `json:"cuts"`
+		Sent           int64    `json:"sent_bytes"`
+		Paced          int64    `json:"paced_bytes"`
+		PacedTime      float64  `json:"paced_time"`
+		BrokerRestarts int      `json:"broker_restarts"`
+		Reconnects     int      `json:"reconnects"`
+		Tasks          []string `json:"tasks"`
+	}
 	out := struct {
 		Kind       string   `json:"kind"`
 		Scenario   string   `json:"scenario"`
@@ -174,6 +185,7 @@ func (r *Result) MarshalJSON() ([]byte, error) {
 		Reread     int64    `json:"reread_bytes"`
 		Corrupt    []string `json:"corrupt"`
 		Faults     []string `json:"faults"`
+		Platform   *plat    `json:"platform,omitempty"`
 		Checks     []check  `json:"checks"`
 	}{
 		Kind: "result", Scenario: r.Scenario, File: r.File, Seed: r.Seed, Passed: r.Passed(),
@@ -181,6 +193,10 @@ func (r *Result) MarshalJSON() ([]byte, error) {
 		Duration: r.Duration.Seconds(), Wall: r.Wall.Seconds(), LineTime: r.LineTime.Seconds(),
 		Cycles: r.Cycles, Package: r.PackageBytes, Reread: r.Reread,
 		Corrupt: nonNil(r.Corrupt), Faults: nonNil(r.Faults), Checks: []check{}, Components: []comp{},
+	}
+	if p := r.Platform; p != nil {
+		out.Platform = &plat{Requests: p.Requests, Resumed: p.Resumed, Cuts: p.Cuts, Sent: p.Sent, Paced: p.Paced,
+			PacedTime: p.PacedTime.Seconds(), BrokerRestarts: p.BrokerRestarts, Reconnects: p.Reconnects, Tasks: nonNil(p.Tasks)}
 	}
 	for _, c := range r.Checks {
 		out.Checks = append(out.Checks, check(c))

@@ -150,7 +150,7 @@ const (
 func (v *validator) checkModule() {
 	m := &v.sc.Module
 	if m.Port != "" {
-		for _, key := range []string{"product", "piece_size", "csq", "battery", "event_delay", "reg_delay", "plans_dir", "plans"} {
+		for _, key := range []string{"product", "piece_size", "csq", "battery", "event_delay", "reg_delay", "plans_dir", "plans", "platform"} {
 			if hasKey(v.node("module"), key) {
 				v.errorf("module."+key, "not used with a real module (module.port): its plans come from its platform")
 			}

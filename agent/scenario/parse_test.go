@@ -84,6 +84,11 @@ func TestParseSchemaErrors(t *testing.T) {
 		{name: "window ends before it starts", file: "s.yaml", data: "module:\n  plans:\n    - window: {start: +1h, end: -1h}\n      components: [{id: A, target_version: '2'}]\n", line: 3, field: "module.plans[0].window.end", msg: "not after the start"},
 		{name: "plan rule", file: "s.yaml", data: "module:\n  plans:\n    - strategy: {min_battery: 150}\n      components: [{id: A, target_version: '2'}]\n", line: 3, field: "module.plans[0]", msg: "min_battery"},
 		{name: "duplicate component", file: "s.yaml", data: minimal + "mcu:\n  components: [{id: A, version: '1'}, {id: A, version: '2'}]\n", line: 6, field: "mcu.components[1].id", msg: "listed twice"},
+		{name: "rate without bytes per second", file: "s.yaml", data: minimal + "faults:\n  - type: download_rate\n", line: 6, field: "faults[0].bytes_per_second", msg: "needs the package server's rate"},
+		{name: "platform fault with platform off", file: "s.yaml", data: "module:\n  platform: false\n  plans: [{components: [{id: A, target_version: '2'}]}]\nfaults:\n  - type: broker_restart\n", line: 5, field: "faults[0].type", msg: "sets module.platform: false"},
+		{name: "platform fault with a real module", file: "s.yaml", data: "module: {port: /dev/ttyUSB0}\nfaults:\n  - type: download_cut\n", line: 3, field: "faults[0].type", msg: "needs the emulated module"},
+		{name: "platform of a real module", file: "s.yaml", data: "module: {port: /dev/ttyUSB0, platform: true}\n", line: 1, field: "module.platform", msg: "not used with a real module"},
+		{name: "cut a negative count", file: "s.yaml", data: minimal + "faults:\n  - {type: download_cut, count: -1}\n", line: 6, field: "faults[0].count", msg: "1 or more responses"},
 		{name: "plans dir escapes", file: "s.yaml", data: "module: {plans_dir: ../plans}\n", line: 1, field: "module.plans_dir", msg: "leaves the scenario's directory"},
 		{name: "yaml syntax", file: "s.yaml", data: "name: [x\n", line: 1, msg: "did not find expected"},
 		{name: "field given twice", file: "s.yaml", data: "name: a\nname: b\n" + minimal, line: 2, msg: `field "name" is given twice`},
@@ -165,22 +170,67 @@ expect: {result: updated, versions: {A: "2.0"}}
 	}
 }
 
-func TestUnsupportedFaults(t *testing.T) {
-	for _, typ := range []string{FaultDownloadCut, FaultDownloadRate, FaultBrokerRestart} {
-		t.Run(typ, func(t *testing.T) {
-			extra := map[string]string{FaultDownloadRate: ", bytes_per_second: 50"}[typ]
-			sc, err := Parse("s.yaml", []byte(minimal+"faults:\n  - {type: "+typ+extra+"}\n"))
+// TestPlatformFaults: the faults of the platform link parse with their
+// fields and defaults, and put the module behind a platform.
+func TestPlatformFaults(t *testing.T) {
+	// fields are the fields of a platform fault.
+	type fields struct {
+		Count          int
+		After          Size
+		BytesPerSecond int
+		Down, For      time.Duration
+	}
+	tests := []struct {
+		fault string
+		want  fields
+	}{
+		{fault: "{type: download_cut}", want: fields{Count: 1}},
+		{fault: "{type: download_cut, after: 12KiB, count: 2}", want: fields{Count: 2, After: 12 << 10}},
+		{fault: "{type: download_rate, bytes_per_second: 50, for: 2s}", want: fields{BytesPerSecond: 50, For: 2 * time.Second}},
+		{fault: "{type: broker_restart, down: 1s, at: {bytes: 8KiB}}", want: fields{Down: time.Second}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.fault, func(t *testing.T) {
+			sc, err := Parse("s.yaml", []byte(minimal+"faults:\n  - "+tt.fault+"\n"))
 			if err != nil {
-				t.Fatalf("Parse: %v; the syntax of %s faults must be accepted", err, typ)
+				t.Fatal(err)
 			}
-			_, err = Run(t.Context(), sc, 1, Options{})
-			if !errors.Is(err, ErrUnsupported) {
-				t.Fatalf("Run = %v, want an error wrapping ErrUnsupported", err)
+			if !sc.Module.Platform {
+				t.Error("module.platform = false, want the fault to imply it")
 			}
-			if !strings.Contains(err.Error(), "s.yaml:6") || !strings.Contains(err.Error(), "faults[0]") {
-				t.Errorf("error %q does not name s.yaml:6 and faults[0]", err)
+			f := sc.Faults[0]
+			got := fields{Count: f.Count, After: f.After, BytesPerSecond: f.BytesPerSecond, Down: f.Down, For: f.For}
+			if got != tt.want {
+				t.Errorf("fault %+v, want %+v", got, tt.want)
 			}
 		})
+	}
+	sc, err := Parse("s.yaml", []byte(minimal))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc.Module.Platform {
+		t.Error("module.platform = true in a scenario that does not ask for it")
+	}
+}
+
+// TestUnsupportedFaults: a fault this build cannot run yet parses, and
+// Run refuses it with an error wrapping ErrUnsupported that names its
+// line. Every fault type runs today; the test plays one that does not.
+func TestUnsupportedFaults(t *testing.T) {
+	const typ = "test_unsupported"
+	faultKinds[typ] = faultKind{unsupported: "this test says so"}
+	t.Cleanup(func() { delete(faultKinds, typ) })
+	sc, err := Parse("s.yaml", []byte(minimal+"faults:\n  - {type: "+typ+"}\n"))
+	if err != nil {
+		t.Fatalf("Parse: %v; the syntax of a fault not supported yet must be accepted", err)
+	}
+	_, err = Run(t.Context(), sc, 1, Options{})
+	if !errors.Is(err, ErrUnsupported) {
+		t.Fatalf("Run = %v, want an error wrapping ErrUnsupported", err)
+	}
+	if !strings.Contains(err.Error(), "s.yaml:6") || !strings.Contains(err.Error(), "faults[0]") || !strings.Contains(err.Error(), "this test says so") {
+		t.Errorf("error %q does not name s.yaml:6 and faults[0] and say why", err)
 	}
 }
 

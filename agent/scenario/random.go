@@ -135,6 +135,19 @@ func describe(f *Fault) string {
 		fmt.Fprintf(&b, " drops to %d%%", *f.Percent)
 	case FaultSignal:
 		fmt.Fprintf(&b, " to AT+CSQ %d", *f.CSQ)
+	case FaultDownloadCut:
+		if f.After > 0 {
+			fmt.Fprintf(&b, " after %d bytes", f.After)
+		} else {
+			b.WriteString(" at a byte drawn from the seed")
+		}
+		if f.Count > 1 {
+			fmt.Fprintf(&b, ", %d responses", f.Count)
+		}
+	case FaultDownloadRate:
+		fmt.Fprintf(&b, " of %d B/s", f.BytesPerSecond)
+	case FaultBrokerRestart:
+		fmt.Fprintf(&b, ", down for %v", f.Down)
 	}
 	if w := describeTrigger(f.At); w != "" {
 		b.WriteString(", " + w)

@@ -66,6 +66,9 @@ type Result struct {
 	Corrupt []string
 	// Faults describes the faults of the run, random ones as drawn.
 	Faults []string
+	// Platform is what the local platform saw, with module.platform;
+	// nil otherwise.
+	Platform *PlatformResult
 
 	Events []Event
 	Checks []Check
@@ -79,6 +82,28 @@ type ComponentResult struct {
 	Target  string // the plans' target version; "" if no plan names it
 	Size    int64  // package size, if downloaded
 	Served  int64  // package bytes served, reads again included
+}
+
+// PlatformResult is what the local platform of a run (module.platform)
+// saw: its package server's requests and bytes, its broker's restarts,
+// and where the module's tasks stand at the end.
+type PlatformResult struct {
+	Requests int   // package requests answered
+	Resumed  int   // of them, for a range from past the first byte
+	Cuts     int   // responses cut by download_cut faults
+	Sent     int64 // package bytes sent, in all responses
+	Paced    int64 // of them, sent at the rate of a download_rate fault
+	// PacedTime is the time the paced bytes take at their rates: the
+	// download time the rate models.
+	PacedTime time.Duration
+	// BrokerRestarts counts the broker_restart faults that took the
+	// broker down; Reconnects the times the module's link connected
+	// again after one.
+	BrokerRestarts, Reconnects int
+	// Tasks says where each task of the module's device stands at the
+	// end, as the platform sees it: "plan NAME: STM32 -> 2_0_0
+	// succeeded, step 100 (...)".
+	Tasks []string
 }
 
 // Check is one expectation and whether it held.
@@ -162,6 +187,19 @@ func (r *Result) WriteSummary(w io.Writer) error {
 	}
 	if r.PackageBytes > 0 {
 		fmt.Fprintf(&b, "  reread:   %d bytes, %.2f of the packages\n", r.Reread, r.RereadRatio())
+	}
+	if p := r.Platform; p != nil {
+		fmt.Fprintf(&b, "  platform: %d package request%s (%d resumed, %d cut), %d bytes sent", p.Requests, plural(p.Requests), p.Resumed, p.Cuts, p.Sent)
+		if p.Paced > 0 {
+			fmt.Fprintf(&b, ", %d of them paced (%s at the download rate)", p.Paced, seconds(p.PacedTime))
+		}
+		if p.BrokerRestarts > 0 {
+			fmt.Fprintf(&b, "; broker down %d time%s, link back %d time%s", p.BrokerRestarts, plural(p.BrokerRestarts), p.Reconnects, plural(p.Reconnects))
+		}
+		b.WriteString("\n")
+		for _, t := range p.Tasks {
+			fmt.Fprintf(&b, "  task:     %s\n", t)
+		}
 	}
 	for _, f := range r.Faults {
 		fmt.Fprintf(&b, "  fault:    %s\n", f)

@@ -90,8 +90,10 @@ type runner struct {
 	mcuSock *socket // nil with an external MCU
 	uart    transport.UART
 
-	// The emulated module, rebooted by module_reboot faults.
+	// The emulated module, rebooted by module_reboot faults, and its
+	// platform (module.platform).
 	plans    *plan.Dir
+	plat     *platformRun
 	modMu    sync.Mutex
 	mod      *module.Module
 	modStop  context.CancelFunc
@@ -145,6 +147,9 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 		return nil, err
 	}
 	r.emit(Event{Kind: "run", Name: "run:start", Text: fmt.Sprintf("scenario %s, seed %d", sc.Name, r.seed)})
+	if r.plat != nil {
+		r.emit(Event{Kind: "platform", Name: "platform:up", Text: r.plat.describe()})
+	}
 	for _, a := range r.faults {
 		r.emit(Event{Kind: "fault", Name: "plan:" + a.f.Type, Text: a.desc})
 	}
@@ -157,6 +162,9 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 		out = r.waitExternal(ctx)
 	}
 	r.ended = time.Now()
+	if r.plat != nil {
+		r.settlePlatform(ctx)
+	}
 	r.drain(ctx)
 	r.shutdown()
 	res := r.result(out)
@@ -214,6 +222,11 @@ func (r *runner) setup(ctx context.Context) error {
 		if err := r.setupModule(); err != nil {
 			return err
 		}
+		if sc.Module.Platform {
+			if err := r.startPlatform(ctx); err != nil {
+				return err
+			}
+		}
 		if err := r.bootModule(); err != nil {
 			return err
 		}
@@ -256,6 +269,10 @@ func (r *runner) moduleConfig() module.Config {
 	m := r.sc.Module
 	cfg := module.DefaultConfig()
 	cfg.Plans = r.plans
+	if r.plat != nil {
+		cfg.Plans, cfg.Observer = r.plat.dev, linkObserver{r.plat.dev}
+		cfg.DeviceKey, cfg.DeviceSecret = platformDevice, platformSecret
+	}
 	cfg.StatePath = filepath.Join(r.dir, "module-state.json")
 	cfg.ProductKey, cfg.ProductSecret = m.Product, "scenario-secret"
 	if m.PieceSize > 0 {
@@ -389,6 +406,9 @@ func (r *runner) shutdown() {
 	if r.modSock != nil {
 		r.stopModule()
 		r.modSock.close()
+	}
+	if r.plat != nil {
+		r.plat.close()
 	}
 	if r.mcuSock != nil {
 		r.mcuSock.close()

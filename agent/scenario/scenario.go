@@ -30,8 +30,8 @@ type Scenario struct {
 }
 
 // ModuleSpec describes the module: emulated (the default), fed by plans
-// written in the scenario or taken from a plans directory, or a real one
-// on a port.
+// written in the scenario or taken from a plans directory, directly or
+// through a local platform, or a real one on a port.
 type ModuleSpec struct {
 	// Port is a real module on a serial port (PORT as atota mcu takes
 	// it): the emulated MCU talks to it and the plans come from its
@@ -47,6 +47,15 @@ type ModuleSpec struct {
 	RegDelay   *time.Duration `scenario:"reg_delay"`   // AT+QIOTREG=1 to its events; default 200ms
 	PlansDir   string         `scenario:"plans_dir"`   // a plans directory, relative to the scenario file
 	Plans      []PlanSpec     `scenario:"plans"`       // plans written for the run, with generated packages
+
+	// Platform puts a local platform (agent/platform) between the plans
+	// and the module: an embedded MQTT broker and a package server with
+	// Range, on loopback. The platform pushes the plans as jobs to the
+	// module's platform link, which downloads and verifies each package
+	// and only then offers it to the MCU. download_cut, download_rate
+	// and broker_restart faults imply it. Default false: the module reads
+	// the plans directly.
+	Platform bool `scenario:"platform"`
 }
 
 // PlanSpec is an upgrade plan written for the run (spec/plan-format.md),
@@ -153,7 +162,8 @@ type Fault struct {
 	Type string  `scenario:"type"`
 	At   Trigger `scenario:"at"`
 	// For is how long a lasting fault (flips, drops, delay, split,
-	// link_loss, signal) stays on; 0 is to the end of the run.
+	// link_loss, signal, download_rate) stays on; 0 is to the end of the
+	// run.
 	For time.Duration `scenario:"for"`
 
 	Direction string        `scenario:"direction"` // to_mcu, to_module or both (default)
@@ -161,11 +171,11 @@ type Fault struct {
 	Delay     time.Duration `scenario:"delay"`     // delay: per write
 	Jitter    time.Duration `scenario:"jitter"`    // delay: random extra up to this
 
-	Count    int           `scenario:"count"`    // urc_storm: lines; random: faults drawn
+	Count    int           `scenario:"count"`    // urc_storm: lines; random: faults drawn; download_cut: responses cut
 	Interval time.Duration `scenario:"interval"` // urc_storm: between lines
 	Lines    []string      `scenario:"lines"`    // urc_storm: the lines sent, in turn
 
-	Down time.Duration `scenario:"down"` // module_reboot, power_cut: how long it stays off
+	Down time.Duration `scenario:"down"` // module_reboot, power_cut, broker_restart: how long it stays off
 
 	Op        int    `scenario:"op"`        // power_cut: the flash operation cut, counted from the cycle's start
 	Every     int    `scenario:"every"`     // power_cut: cycle k is cut at operation k*every
@@ -179,7 +189,11 @@ type Fault struct {
 	Advance        time.Duration `scenario:"advance"`          // clock: how far the module's clock jumps
 	Percent        *int          `scenario:"percent"`          // battery: the MCU's new battery level
 	CSQ            *int          `scenario:"csq"`              // signal: the module's new AT+CSQ rssi
-	BytesPerSecond int           `scenario:"bytes_per_second"` // download_rate
+	BytesPerSecond int           `scenario:"bytes_per_second"` // download_rate: the package server's rate
+	// After is how many bytes of a package response download_cut lets
+	// through before it drops the connection; 0 draws the byte from the
+	// seed.
+	After Size `scenario:"after"`
 }
 
 // Trigger says when a fault starts. Each set field is a condition and

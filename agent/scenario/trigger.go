@@ -150,6 +150,18 @@ func (r *runner) fire(a *armed) {
 		}
 	case FaultConfirm:
 		r.spawn(r.confirm)
+	case FaultDownloadCut:
+		r.plat.pkgs.startCut(f)
+	case FaultDownloadRate:
+		r.plat.pkgs.setRate(f, true)
+		if f.For > 0 {
+			r.after(f.For, func() {
+				r.plat.pkgs.setRate(f, false)
+				r.emit(Event{Kind: "fault", Name: "fault_end:" + f.Type, Text: a.desc})
+			})
+		}
+	case FaultBrokerRestart:
+		r.restartBroker(f)
 	}
 }
 
@@ -322,6 +334,10 @@ func (r *runner) setSignal(csq int) {
 // confirm gives the app confirmation of every manual plan waiting for
 // one, as the user does in the app.
 func (r *runner) confirm() {
+	if r.plat != nil {
+		r.confirmOnPlatform()
+		return
+	}
 	r.modMu.Lock()
 	m := r.mod
 	r.modMu.Unlock()
