@@ -34,10 +34,12 @@ func (a *app) runCommand() *cobra.Command {
 module and the MCU, either end emulated or a real device on a port, through a
 link that injects faults (bit flips, lost bytes, delays, split writes, URC
 storms, link loss, module reboots, MCU resets, power cuts at a flash
-operation, corrupt blocks, clock jumps), and checks what the scenario
-expects: the outcome, the versions, the events seen, the exit code an MCU
-would give, the duration, the bytes read again. examples/scenarios has the
-built-in scenarios and documents the format.
+operation, corrupt blocks, clock jumps), with the emulated module behind a
+local platform if asked (MQTT and HTTP on loopback: cut and slowed package
+downloads, broker restarts), and checks what the scenario expects: the
+outcome, the versions, the events seen, the exit code an MCU would give, the
+duration, the bytes read again. examples/scenarios has the built-in
+scenarios and documents the format.
 
 Faults are drawn from --seed (default: the scenario's seed); a failing run
 prints the seed that replays it. --matrix N runs each scenario with N seeds

@@ -37,7 +37,7 @@ func TestRunCommand(t *testing.T) {
 	good := writeScenario(t, "quick.yaml", quickScenario+"expect: {result: updated, versions: {STM32: 2_0_0}}\n")
 	wrong := writeScenario(t, "wrong.yaml", quickScenario+"expect: {versions: {STM32: 3_0_0}}\n")
 	broken := writeScenario(t, "broken.yaml", quickScenario+"faults:\n  - {type: flips, rate: 2}\n")
-	later := writeScenario(t, "later.yaml", quickScenario+"faults:\n  - {type: broker_restart}\n")
+	cut := writeScenario(t, "cut.yaml", quickScenario+"faults:\n  - {type: download_cut, after: 1000}\n")
 	tests := []struct {
 		name    string
 		args    []string
@@ -53,8 +53,8 @@ func TestRunCommand(t *testing.T) {
 			stderr: []string{"1 of 1 scenarios failed"}},
 		{name: "schema error", args: []string{"run", broken}, code: exitUsage,
 			stderr: []string{"broken.yaml:11:", "faults[0].rate", "at most 1"}},
-		{name: "not supported yet", args: []string{"run", later}, code: exitFailure,
-			stderr: []string{"later.yaml:11:", "broker_restart faults are not supported yet"}},
+		{name: "platform fault", args: []string{"run", cut}, code: exitOK,
+			stdout: []string{"PASS quick", "platform: 2 package requests (1 resumed, 1 cut), 4096 bytes sent", "task:     plan plan-1: STM32 -> 2_0_0 succeeded"}},
 		{name: "missing file", args: []string{"run", filepath.Join(t.TempDir(), "nope.yaml")}, code: exitUsage, stderr: []string{"nope.yaml"}},
 		{name: "no file", args: []string{"run"}, code: exitUsage, stderr: []string{"requires at least 1 arg"}},
 		{name: "matrix", args: []string{"run", good, "--matrix", "3", "--seed", "7"}, code: exitOK,
