@@ -113,8 +113,8 @@ func (d *download) takeHeader(ctx context.Context, end int64) (int64, error) {
 			return 0, err
 		}
 	}
-	d.resumed = at
 	if from > 0 {
+		d.resumed = at
 		d.s.log.Info("package apply resumes", "component", comp, "chunk", from, "of", len(h.Chunks), "at", at)
 	}
 	return max(end, at), nil

@@ -91,7 +91,7 @@ func TestRunPackage(t *testing.T) {
 					t.Fatalf("Result = %+v, want one update", res)
 				}
 				u := res.Updated[0]
-				if u.Package != tt.kind || u.Digests != digest(t, img) {
+				if u.Package != tt.kind || u.Digests != digest(t, img) || u.PackageSize != int64(len(tt.pkg)) || u.Resumed != 0 {
 					t.Errorf("Updated = %+v, want a %s package building the image %v", u, tt.kind, digest(t, img))
 				}
 				if got := m.readBytes(); got != int64(len(tt.pkg)) {
