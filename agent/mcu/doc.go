@@ -33,6 +33,23 @@
 // The journal also records the versions the MCU installed, which replace
 // the configured ones in AT+QIOTMCUVER.
 //
+// # Packages
+//
+// A download whose first bytes are an atota package (agent/pack: a full
+// image or a delta, behind a header with the images' sizes and SHA-256s
+// and an optional ed25519 signature) is applied while it is read: the
+// header is checked, its signature verified against Config.VerifyKey
+// (which also refuses raw images), a delta's source compared with the
+// image the target runs (flashsim: and file: targets can read it; the
+// others refuse a delta), all before anything is written; then each chunk
+// is decoded as its last byte arrives and written to the image the target
+// opens for the image the package builds, which is verified against the
+// header's SHA-256, read back, before it is committed. The journal keeps
+// how many chunks are applied and durable; after a reset the header is
+// read again and the apply goes on at the next chunk, so at most the
+// header and one chunk's payload are read twice. The 7,10701 digests are
+// those of the package file; they are checked when one run read it all.
+//
 // An Agent dials the module itself and, when the link is lost or the
 // module stops answering (the timeouts of spec §1, all in Config), waits
 // for it and goes on from the journal; WaitPolicy waits until a refused

@@ -62,18 +62,22 @@
 //
 // # MCU integration
 //
-// The intended sequence on the MCU side, for a component whose plan says
-// `package: delta` (or whose file starts with [Magic]):
+// agent/mcu applies packages this way; the sequence, for a component
+// whose plan says `package: delta` (or whose file starts with [Magic]):
 //
-//  1. h, err := pack.ReadHeader(r), r reading the package from offset 0.
+//  1. Gather the first [FixedHeaderSize] bytes, [HeaderSize] says how many
+//     make the header, [ParseHeader] them (or [ReadHeader] from a reader
+//     over AT+QIOTOTARD reads from offset 0).
 //  2. With a trusted key: h.Verify(pub); an error refuses the update
 //     (ErrUnsigned, ErrBadSignature), nothing written.
 //  3. pack.CheckSource(ctx, h, activeSlot): a *SourceMismatchError refuses
-//     the update, nothing written. (Apply checks it again.)
+//     the update, nothing written. (NewApplier checks it again.)
 //  4. Journal "applying package <h.TargetSHA256>, 0 chunks done", erase the
 //     inactive slot.
-//  5. pack.Apply(ctx, h, payload, activeSlot, inactiveSlotWriter,
-//     pack.OnChunk(func(c pack.Chunk) error { flush; journal c.Index+1 })).
+//  5. w := pack.NewApplier(ctx, h, activeSlot, inactiveSlotWriter,
+//     pack.OnChunk(func(c pack.Chunk) error { flush; journal c.Index+1 })),
+//     then w.Write each block of payload as it is read, and w.Close; or
+//     [Apply] with a reader of the whole payload.
 //  6. pack.VerifyTarget(ctx, h, inactiveSlot), then set the slot pending.
 //
 // # Restarting after a reset
