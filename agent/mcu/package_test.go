@@ -3,8 +3,10 @@ package mcu
 import (
 	"bytes"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -299,3 +301,61 @@ func TestPackagePowerCutSweep(t *testing.T) { sweep(t, packageSweepSetups(t)) }
 // TestPackagePowerCutSeeds: up to three random cuts in one delta update;
 // ATOTA_LONG=1 runs 1,000 seeds per setup.
 func TestPackagePowerCutSeeds(t *testing.T) { seedCuts(t, packageSweepSetups(t)) }
+
+// FuzzPackageDownload serves arbitrary bytes as the download of a
+// device running a known image: the MCU must never panic, and an update
+// it reports done must have built exactly what the bytes say (a raw
+// image, or the image a package's header names); otherwise the old image
+// must still be the one that boots.
+func FuzzPackageDownload(f *testing.F) {
+	old := image(90, 6000)
+	img := newBuild(old, 91)
+	delta, _ := buildPackage(f, old, img, pack.WithChunkSize(1024))
+	full, _ := buildPackage(f, nil, img, pack.WithChunkSize(1024), pack.WithCompression(pack.None))
+	f.Add(delta)
+	f.Add(full)
+	f.Add(delta[:pack.FixedHeaderSize+10])
+	f.Add([]byte(pack.Magic))
+	f.Add(img[:100])
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) == 0 || len(data) > 64<<10 {
+			return
+		}
+		synctest.Test(t, func(t *testing.T) {
+			fl := baseFlash(t, "stm32f103c8", old)
+			tg, err := NewFlashTarget(fl)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := newFake(fakeComp{ID: "STM32", Source: "1_0_0", Target: "2_0_0", Data: data})
+			cfg := testConfig(tg)
+			cfg.Logger = slog.New(slog.DiscardHandler)
+			res, err := Run(t.Context(), m.client(t), cfg)
+			d := device(t, fl)
+			if err != nil {
+				if got := slotImage(t, d, len(old)); !bytes.Equal(got, old) || d.Record().Pending.Name != 0 {
+					t.Fatalf("Run failed (%v) and the old image is not the one that runs", err)
+				}
+				return
+			}
+			want := data
+			if pack.IsPackage(data) {
+				h, herr := pack.ReadHeader(bytes.NewReader(data))
+				if herr != nil {
+					t.Fatalf("Run applied a package whose header does not parse: %v", herr)
+				}
+				if len(res.Updated) != 1 || res.Updated[0].Digests.SHA256 != hex.EncodeToString(h.TargetSHA256[:]) {
+					t.Fatalf("Run = %+v, want the image of sha256 %x", res, h.TargetSHA256)
+				}
+				want = slotImage(t, d, int(h.TargetSize))
+				if sha256.Sum256(want) != h.TargetSHA256 {
+					t.Fatal("the active slot does not hold the image the header names")
+				}
+				return
+			}
+			if got := slotImage(t, d, len(want)); !bytes.Equal(got, want) {
+				t.Fatal("the active slot does not hold the raw image served")
+			}
+		})
+	})
+}
