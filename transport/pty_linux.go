@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -129,8 +130,9 @@ var baudConst = map[int]uint32{
 	1000000: unix.B1000000, 2000000: unix.B2000000, 3000000: unix.B3000000, 4000000: unix.B4000000,
 }
 
-// createLink symlinks the slave at d.link. A symlink already there is left
-// from a run that crashed and is replaced; anything else is refused.
+// createLink symlinks the slave at d.link. A symlink already there that
+// points at a pty no longer open is left from a run that crashed and is
+// replaced; a link to an open pty, or anything else, is refused.
 func (d *ptyDev) createLink() error {
 	fi, err := os.Lstat(d.link)
 	switch {
@@ -142,6 +144,10 @@ func (d *ptyDev) createLink() error {
 			d.link, d.link)
 	default:
 		old, _ := os.Readlink(d.link)
+		if inUse(old) {
+			return fmt.Errorf("transport: pty:%s: the link points at %s, a pty that is open: another program (an atota module or vport?) serves it; to talk to it use the path without pty: (%s), or stop that program first",
+				d.link, old, d.link)
+		}
 		d.log.Warn("transport: replacing an existing symlink", "link", d.link, "old_target", old, "new_target", d.slave)
 		tmp := d.link + ".atota-" + strconv.Itoa(os.Getpid())
 		os.Remove(tmp)
@@ -156,6 +162,17 @@ func (d *ptyDev) createLink() error {
 			d.link, err)
 	}
 	return nil
+}
+
+// inUse reports whether target, where a pty link points, is a pty whose
+// master is still open: the node of /dev/pts goes away when its master
+// closes, so a link left by a crashed run points at nothing.
+func inUse(target string) bool {
+	if !strings.HasPrefix(target, "/dev/pts/") {
+		return false
+	}
+	_, err := os.Stat(target)
+	return err == nil
 }
 
 // control runs f on f's descriptor; it fails once f is closed.

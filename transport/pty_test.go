@@ -146,6 +146,21 @@ func TestPTYSymlink(t *testing.T) {
 				t.Fatal(err)
 			}
 		}},
+		{name: "link to a pty in use", wantErr: "a pty that is open", prepare: func(t *testing.T, link string) {
+			other := filepath.Join(t.TempDir(), "other")
+			l, err := Listen(testCtx(t), "pty:"+other)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { l.Close() })
+			target, err := os.Readlink(other)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(target, link); err != nil {
+				t.Fatal(err)
+			}
+		}},
 		{name: "regular file", wantErr: "exists and is not a symlink", prepare: func(t *testing.T, link string) {
 			if err := os.WriteFile(link, []byte("keep me"), 0o600); err != nil {
 				t.Fatal(err)
