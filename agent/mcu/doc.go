@@ -40,8 +40,9 @@
 // and an optional ed25519 signature) is applied while it is read: the
 // header is checked, its signature verified against Config.VerifyKey
 // (which also refuses raw images), a delta's source compared with the
-// image the target runs (flashsim: and file: targets can read it; the
-// others refuse a delta), all before anything is written; then each chunk
+// image the target runs (flashsim:, file: and stm32: targets can read it,
+// stm32: through the bootloader; exec: refuses a delta), all before
+// anything is written; then each chunk
 // is decoded as its last byte arrives and written to the image the target
 // opens for the image the package builds, which is verified against the
 // header's SHA-256, read back, before it is committed. The journal keeps

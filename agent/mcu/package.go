@@ -125,13 +125,12 @@ func (d *download) refuse(why error) error {
 	return fmt.Errorf("mcu: %s %s: %w: package refused: %w; nothing was written and the old image stays", d.start.Component, d.offer.Target, ErrVerify, why)
 }
 
-// openSource opens the running image a delta applies to and checks it is
-// the delta's source.
+// openSource opens the running image a delta applies to.
 func (p *pkgApply) openSource(ctx context.Context, d *download) error {
 	t := d.s.cfg.Target
 	rt, ok := t.(runningTarget)
 	if !ok {
-		return d.refuse(fmt.Errorf("it is a delta, and target %s cannot read the image the device runs: send a full package, or use a flashsim: or file: target", t))
+		return d.refuse(fmt.Errorf("it is a delta, and target %s cannot read the image the device runs: send a full package, or use a flashsim:, file: or stm32: target", t))
 	}
 	src, size, err := rt.RunningImage(ctx)
 	if err != nil {
@@ -142,10 +141,8 @@ func (p *pkgApply) openSource(ctx context.Context, d *download) error {
 		return d.refuse(fmt.Errorf("the delta is for a source image of %d bytes (sha256 %s), the running image in %s has %d",
 			p.h.SourceSize, hex.EncodeToString(p.h.SourceSHA256[:]), t, size))
 	}
-	if err := pack.CheckSource(ctx, p.h, src); err != nil {
-		return d.refuse(err)
-	}
-	d.s.log.Info("delta source checked: it is the running image", "component", d.start.Component, "sha256", hex.EncodeToString(p.h.SourceSHA256[:]))
+	// The Applier checks that src is the delta's source before anything
+	// is written.
 	return nil
 }
 
@@ -191,6 +188,9 @@ func (p *pkgApply) start(ctx context.Context, d *download) (int, error) {
 	}
 	if err != nil {
 		return 0, d.refuse(err)
+	}
+	if h.Kind == pack.Delta && from < len(h.Chunks) {
+		d.s.log.Info("delta source checked: it is the running image", "component", d.start.Component, "sha256", hex.EncodeToString(h.SourceSHA256[:]))
 	}
 	p.w = w
 	return from, nil

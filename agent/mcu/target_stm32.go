@@ -351,3 +351,79 @@ func (im *stm32Image) Close() error {
 	im.t.drop()
 	return im.fileImage.Close()
 }
+
+// RunningImage returns the program the device holds from addr to the end
+// of its flash, read through the bootloader: the image a delta applies
+// to. The bootloader reads 256 bytes a command, so what is read is kept
+// in a file of the work directory and read from there again (a delta
+// reads its source once whole, to check it, and then in ranges); the new
+// image is staged in another file and only programmed once it is
+// complete, so the device keeps the old program while the delta is
+// applied.
+func (t *stm32Target) RunningImage(ctx context.Context) (sourceImage, int64, error) {
+	size, err := t.Capacity(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	f, err := os.CreateTemp(t.dir, ".atota-stm32-running-*")
+	if err != nil {
+		return nil, 0, fmt.Errorf("mcu: target %s: %w", t, err)
+	}
+	os.Remove(f.Name()) // a cache: gone when closed
+	return &deviceImage{t: t, ctx: ctx, cache: f, size: size}, size, nil
+}
+
+// deviceImage reads the device's flash from addr through the bootloader,
+// in order, keeping what it read in cache.
+type deviceImage struct {
+	t     *stm32Target
+	ctx   context.Context
+	cache *os.File
+	size  int64
+	have  int64 // bytes [0, have) are in cache
+}
+
+func (d *deviceImage) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 || off >= d.size {
+		return 0, io.EOF
+	}
+	var eof error
+	if int64(len(p)) > d.size-off {
+		p, eof = p[:d.size-off], io.EOF
+	}
+	if err := d.fill(off + int64(len(p))); err != nil {
+		return 0, err
+	}
+	n, err := d.cache.ReadAt(p, off)
+	if err == nil {
+		err = eof
+	}
+	return n, err
+}
+
+// fill reads the device up to end into the cache.
+func (d *deviceImage) fill(end int64) error {
+	if end <= d.have {
+		return nil
+	}
+	h, err := d.t.connect(d.ctx)
+	if err != nil {
+		return err
+	}
+	buf := make([]byte, blChunk)
+	for d.have < end {
+		b := buf[:min(int64(blChunk), d.size-d.have)]
+		if err := h.readMemory(d.ctx, d.t.addr+uint32(d.have), b); err != nil {
+			d.t.drop()
+			return fmt.Errorf("mcu: target %s: reading the running program at %#08x: %w", d.t, d.t.addr+uint32(d.have), err)
+		}
+		if _, err := d.cache.WriteAt(b, d.have); err != nil {
+			return fmt.Errorf("mcu: target %s: %w", d.t, err)
+		}
+		d.have += int64(len(b))
+	}
+	return nil
+}
+
+// Close removes the cache.
+func (d *deviceImage) Close() error { return d.cache.Close() }

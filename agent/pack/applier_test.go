@@ -122,3 +122,26 @@ func TestApplierErrors(t *testing.T) {
 		}
 	})
 }
+
+// TestApplierResumeDone resumes an apply whose every chunk was written:
+// the source is not read (on a device that programs the new image over
+// the old one it is gone), the written image is still checked whole.
+func TestApplierResumeDone(t *testing.T) {
+	base := smallBase()
+	old := base.build()
+	target := firmwareChanges[0].change(base).build()
+	_, h := build(t, func(b *bytes.Buffer) (*Header, error) { return WriteDelta(b, old, target, smallOpts...) })
+	var out countingWriter
+	w, err := NewApplier(context.Background(), h, bytes.NewReader(target), &out, ResumeAt(len(h.Chunks), bytes.NewReader(target)))
+	if err != nil {
+		t.Fatalf("NewApplier with every chunk written, over another source: %v", err)
+	}
+	if err := w.Close(); err != nil || out.n != 0 {
+		t.Fatalf("Close = %v after writing %d bytes; want nil and 0", err, out.n)
+	}
+	bad := bytes.Clone(target)
+	bad[10] ^= 1
+	if _, err := NewApplier(context.Background(), h, nil, &out, ResumeAt(len(h.Chunks), bytes.NewReader(bad))); !errors.Is(err, ErrResumeMismatch) {
+		t.Fatalf("NewApplier over a damaged image: %v, want ErrResumeMismatch", err)
+	}
+}

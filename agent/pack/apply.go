@@ -128,8 +128,9 @@ type Applier struct {
 // NewApplier returns an Applier for the package h, which writes the target
 // image to out and, for a delta, reads the source image from old. Like
 // Apply it checks old's SHA-256 against the header before anything is
-// written (a *SourceMismatchError), and with [ResumeAt] reads back the
-// chunks already written. The options are those of Apply.
+// written (a *SourceMismatchError), unless a resume leaves no chunk to
+// decode, and with [ResumeAt] reads back the chunks already written. The
+// options are those of Apply.
 func NewApplier(ctx context.Context, h *Header, old io.ReaderAt, out io.Writer, opts ...ApplyOption) (*Applier, error) {
 	var cfg applyConfig
 	for _, o := range opts {
@@ -146,7 +147,9 @@ func NewApplier(ctx context.Context, h *Header, old io.ReaderAt, out io.Writer, 
 		return nil, err
 	}
 	w := &Applier{h: h, a: a, old: old, out: out, onChunk: cfg.onChunk, sum: sha256.New(), next: cfg.from}
-	if h.Kind == Delta {
+	// A resume with every chunk written decodes nothing: the source is
+	// not read (it may already be gone, overwritten by the new image).
+	if h.Kind == Delta && cfg.from < len(h.Chunks) {
 		if old == nil {
 			a.close()
 			return nil, errors.New("pack: a delta needs the source image")

@@ -69,8 +69,8 @@ link or a module that stops answering is waited for (--module-timeout).
 
 A download that is an atota package (atota pack full|delta) is applied as it
 is read: a delta rebuilds the new image from the one the target runs
-(flashsim: and file: targets can read it), so only the delta crosses the
-link. A delta for another image than the running one is refused before
+(flashsim:, file: and stm32: targets can read it; stm32: reads it through the
+bootloader), so only the delta crosses the module's link. A delta for another image than the running one is refused before
 anything is written, naming both SHA-256s. With --verify-key only packages
 signed with that key are accepted: raw images, unsigned packages and
 packages signed with another key are refused (exit 1, nothing written).
