@@ -196,7 +196,14 @@ func (r *runner) runMCU(ctx context.Context) outcome {
 			// jump): then the MCU asks again, as often as the attempts
 			// allow.
 			out := r.finalOutcome(n, Updated, "")
-			if out.o == Updated || !cr.disrupted && !r.pending() {
+			if out.o == Updated {
+				// The MCU may have finished an update from its journal
+				// in this cycle (a cut after the image was verified):
+				// check what boots now.
+				r.finalBoot(n, lastUpdated)
+				return out
+			}
+			if !cr.disrupted && !r.pending() {
 				return out
 			}
 			if counts {
@@ -236,13 +243,22 @@ func (r *runner) runMCU(ctx context.Context) outcome {
 }
 
 // finalBoot boots the MCU once more after the last cycle and checks
-// what runs.
+// what runs: a known image, and the version the MCU reports for its
+// component.
 func (r *runner) finalBoot(n int, last *mcu.Updated) {
-	if t, err := r.sim.boot(); err != nil {
+	t, err := r.sim.boot()
+	if err != nil {
 		r.corruptf("after cycle %d: %v", n, err)
-	} else {
-		t.Close()
-		r.checkBoot(n+1, last)
+		return
+	}
+	t.Close()
+	r.checkBoot(n+1, last)
+	k, slot, ok, err := r.sim.running()
+	if err != nil || !ok {
+		return // checkBoot said so
+	}
+	if v := r.declaredVersions()[k.comp]; v != "" && v != k.version {
+		r.corruptf("after cycle %d: the MCU reports %s %s, but slot %s boots %s", n, k.comp, v, slot, k)
 	}
 }
 

@@ -134,8 +134,9 @@
 // After each cycle the runner checks the flash against the images it
 // knows: what boots must be a known image (never a mix of two), an image
 // the MCU reported updated must be the one that boots and must have the
-// digests of the package. Any exception is a corrupt image reported
-// good.
+// digests of the package. When the run ends updated, the MCU boots once
+// more, and what boots must be the version the MCU reports for its
+// component. Any exception is a corrupt image reported good.
 //
 // With a link baud and no pacing, the reported duration is the time
 // measured plus the time the bytes exchanged take on that line
