@@ -32,26 +32,23 @@ type cycleRun struct {
 }
 
 // setupMCU makes the emulated MCU's flash, with the first component's
-// first image in slot A, and learns every image the plans bring.
+// first image in slot A (the image a delta applies to), and learns every
+// image the plans bring: the images their packages build.
 func (r *runner) setupMCU() error {
 	sc := r.sc
-	size := func(id string) int {
-		if comp, _ := r.planned(id); comp != nil {
-			return int(comp.Size)
-		}
-		return DefaultSize
-	}
 	first := sc.MCU.Components[0]
-	s, err := newSimFlash(sc.MCU.Part, knownImageData{first.ID, first.Version, Firmware(first.ID, first.Version, size(first.ID))})
+	s, err := newSimFlash(sc.MCU.Part, knownImageData{first.ID, first.Version, initialImage(sc, first.ID)})
 	if err != nil {
 		return err
 	}
 	for _, c := range sc.MCU.Components {
-		s.know(c.ID, c.Version, Firmware(c.ID, c.Version, size(c.ID)))
+		s.know(c.ID, c.Version, initialImage(sc, c.ID))
 	}
-	for _, p := range sc.Module.Plans {
-		for _, c := range p.Components {
-			s.know(c.ID, c.TargetVersion, Firmware(c.ID, c.TargetVersion, int(c.Size)))
+	for i := range sc.Module.Plans {
+		p := &sc.Module.Plans[i]
+		for j := range p.Components {
+			c := &p.Components[j]
+			s.know(c.ID, c.TargetVersion, r.builds[c].image)
 		}
 	}
 	r.sim = s
@@ -168,6 +165,9 @@ func (r *runner) runMCU(ctx context.Context) outcome {
 			u := cr.res.Updated[len(cr.res.Updated)-1]
 			lastUpdated = &u
 			r.checkUpdated(n, cr.res.Updated)
+			for _, u := range cr.res.Updated {
+				r.updated[u.Component] = u
+			}
 		}
 		class, text := classify(cr)
 		if !r.sim.powered() && class != "power_cut" {
@@ -295,7 +295,7 @@ func (r *runner) checkUpdated(n int, updated []mcu.Updated) {
 		case !ok:
 			r.corruptf("cycle %d reported %s %s, a version no plan brings", n, u.Component, u.To)
 		case u.Digests.SHA256 != "" && u.Digests.SHA256 != fmt.Sprintf("%x", k.sum) || u.Digests.Size != k.size:
-			r.corruptf("cycle %d reported %s %s written and verified, but its digests (%d bytes, SHA-256 %s) are not those of the package (%d bytes, SHA-256 %x)",
+			r.corruptf("cycle %d reported %s %s written and verified, but its digests (%d bytes, SHA-256 %s) are not those of the image the package builds (%d bytes, SHA-256 %x)",
 				n, u.Component, u.To, u.Digests.Size, u.Digests.SHA256, k.size, k.sum)
 		}
 	}
@@ -359,6 +359,7 @@ func (r *runner) mcuConfig(n int, target mcu.Target) mcu.Config {
 	cfg.Target = target
 	cfg.Journal = filepath.Join(r.dir, "mcu-journal.json")
 	cfg.SHA256 = m.SHA256
+	cfg.VerifyKey = verifyKey(m.VerifyKey)
 	cfg.Block = m.Block
 	t := m.Timeouts
 	cfg.CommandTimeout, cfg.ReadTimeout, cfg.PayloadTimeout = t.Command, t.Read, t.Payload

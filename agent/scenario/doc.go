@@ -30,6 +30,7 @@
 //	      strategy: {retries: 2, min_battery: 30, min_signal_dbm: -100}
 //	      components:
 //	        - {id: STM32, target_version: 2_0_0, size: 32KiB}
+//	        # package: raw (default), full or delta; sign: true (see Packages)
 //	  # or plans_dir: plans         (a plans directory beside the scenario)
 //	  # or port: /dev/ttyUSB0       (a real module: the emulated MCU talks to it)
 //	  platform: true                 # the plans reach the module through a local platform
@@ -43,6 +44,7 @@
 //	  attempts: 3                    # cycles that may fail on their own
 //	  retry_delay: 100ms
 //	  timeouts: {command: 1s, read: 3s, payload: 10s, register: 10s, plan: 2s, event: 5s}
+//	  verify_key: scenario           # signed packages only (or wrong: a key that signed nothing)
 //	  # or port: pty:/tmp/atota-mcu (an external MCU; the module serves it there)
 //	  #    reset_command, power_off_command, power_on_command: shell commands
 //	link:
@@ -134,9 +136,10 @@
 // After each cycle the runner checks the flash against the images it
 // knows: what boots must be a known image (never a mix of two), an image
 // the MCU reported updated must be the one that boots and must have the
-// digests of the package. When the run ends updated, the MCU boots once
-// more, and what boots must be the version the MCU reports for its
-// component. Any exception is a corrupt image reported good.
+// digests of the image its package builds. When the run ends updated,
+// the MCU boots once more, and what boots must be the version the MCU
+// reports for its component. Any exception is a corrupt image reported
+// good.
 //
 // With a link baud and no pacing, the reported duration is the time
 // measured plus the time the bytes exchanged take on that line
@@ -146,6 +149,44 @@
 // Results come as a summary for people (Result.WriteSummary), JSON
 // (Event and Result marshal to one line each) and JUnit XML
 // (WriteJUnit). RunMatrix runs a scenario over many seeds.
+//
+// # Packages
+//
+// A plan component's package says what the module serves:
+//
+//	package: raw     the image itself (the default): Firmware(id, target_version, size)
+//	package: full    an atota package (agent/pack) of that image
+//	package: delta   an atota package that rebuilds the new image from the
+//	                 image the MCU runs
+//
+// A delta is for the first of mcu.components, whose image the emulated
+// MCU's flash runs at the start (slot A): its plan component says
+// "package": "delta" with that component's version as its
+// source_version, and its new image is a rebuild of the old one
+// (Firmware of the old version and size): eight words changed through
+// the code, a block of new code inserted in the middle (size/32, 16 bytes
+// to 1 KiB), the version tag changed. So the delta is a few percent of
+// the image, as it is for a real rebuild. An external MCU (mcu.port)
+// runs an image not known here, and takes raw or full packages only.
+//
+// Packages are built with 4 KiB chunks. sign: true signs one with the
+// run's key (fixed, the same in every run); mcu.verify_key: scenario
+// makes the emulated MCU require that key (atota mcu --verify-key), and
+// verify_key: wrong a key that signed nothing, so that every update is
+// refused before anything is written (cycle:verify_failed; with the
+// attempts used up the run ends failed).
+//
+// The runner knows an update by the image its package builds, not by
+// the package file: the checks for corrupt images reported good, and
+// what must boot at the end, compare the flash with that image. The
+// run emits a package:full or package:delta event for each package
+// (its size, signed or not, the image it builds and from what), and
+// Result.Components says for each package component its kind, its size,
+// the size of the image it builds and the bytes served: what crossed
+// the link for that image.
+//
+// With Options.WorkDir set, the run leaves the emulated MCU's flash in
+// it as FlashFile, which atota flash inspect reads.
 //
 // # Platform
 //

@@ -46,6 +46,12 @@ func (r *runner) result(out outcome) *Result {
 		c := ComponentResult{ID: id, From: from[id], Version: cmp(out.final[id], from[id]), Size: sizes[id], Served: served[id]}
 		if comp, _ := r.planned(id); comp != nil {
 			c.Target = comp.TargetVersion
+			if b := r.builds[comp]; b != nil && b.kind != PackageRaw {
+				c.Package, c.ImageSize = b.kind, int64(len(b.image))
+			}
+		} else if u, ok := r.updated[id]; ok && u.Package != "" {
+			// A real module's package: what the MCU applied.
+			c.Package, c.ImageSize = u.Package, u.Digests.Size
 		}
 		res.Components = append(res.Components, c)
 	}

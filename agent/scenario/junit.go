@@ -149,12 +149,14 @@ func (r *Result) MarshalJSON() ([]byte, error) {
 		OK   bool   `json:"ok"`
 	}
 	type comp struct {
-		ID      string `json:"id"`
-		From    string `json:"from"`
-		Version string `json:"version"`
-		Target  string `json:"target,omitempty"`
-		Size    int64  `json:"size,omitempty"`
-		Served  int64  `json:"served,omitempty"`
+		ID        string `json:"id"`
+		From      string `json:"from"`
+		Version   string `json:"version"`
+		Target    string `json:"target,omitempty"`
+		Size      int64  `json:"size,omitempty"`
+		Served    int64  `json:"served,omitempty"`
+		Package   string `json:"package,omitempty"`
+		ImageSize int64  `json:"image_size,omitempty"`
 	}
 	type plat struct {
 		Requests       int      `json:"requests"`

@@ -130,6 +130,7 @@ func (v *validator) check() {
 	}
 	v.checkModule()
 	v.checkMCU()
+	v.checkPackages()
 	v.checkLink()
 	for i := range sc.Faults {
 		v.checkFault(i, &sc.Faults[i], v.node(fmt.Sprintf("faults[%d]", i)))
@@ -248,12 +249,64 @@ func (v *validator) checkPlan(i int, p *PlanSpec, names map[string]bool) {
 		if c.Size < 0 || c.Size > maxPackage {
 			v.errorf(cpath+".size", "%d: want 1 byte to %d MiB", c.Size, maxPackage>>20)
 		}
-	}
-	if len(v.errs) == 0 {
-		if err := checkPlanDoc(p, base); err != nil {
-			v.errorf(path, "%v", err)
+		switch c.Package {
+		case "":
+			c.Package = PackageRaw
+		case PackageRaw, PackageFull, PackageDelta:
+		default:
+			v.errorf(cpath+".package", "%q: want raw (the image itself), full (an atota package of the image) or delta (an atota package from the image the MCU runs)", c.Package)
+		}
+		if c.Sign && c.Package == PackageRaw {
+			v.errorf(cpath+".sign", "a raw image carries no signature; sign goes with package: full or delta")
 		}
 	}
+}
+
+// checkPackages checks the plan components' packages against the MCU,
+// and each plan against the plan rules, once both are known.
+func (v *validator) checkPackages() {
+	sc := v.sc
+	m := &sc.MCU
+	switch m.VerifyKey {
+	case "", VerifyScenario, VerifyWrong:
+	default:
+		v.errorf("mcu.verify_key", "%q: want %s (the key the run signs packages with, sign: true) or %s (a key that signed nothing: every update is refused)", m.VerifyKey, VerifyScenario, VerifyWrong)
+	}
+	for i := range sc.Module.Plans {
+		p := &sc.Module.Plans[i]
+		for j := range p.Components {
+			c := &p.Components[j]
+			if c.Package != PackageDelta {
+				continue
+			}
+			cpath := fmt.Sprintf("module.plans[%d].components[%d]", i, j)
+			switch {
+			case m.Port != "":
+				v.errorf(cpath+".package", "a delta applies to the image the emulated MCU runs; an external MCU's image is not known here (mcu.port): use raw or full")
+			case len(m.Components) == 0 || m.Components[0].ID != c.ID:
+				v.errorf(cpath+".package", "a delta applies to the image the MCU's flash runs, that of the first of mcu.components (%s), not %s", cmp(firstID(m.Components), "none"), c.ID)
+			case m.Components[0].Version == c.TargetVersion:
+				v.errorf(cpath+".target_version", "%s is the version the MCU runs already; a delta brings another", c.TargetVersion)
+			}
+		}
+	}
+	if len(v.errs) > 0 {
+		return
+	}
+	base := time.Now().UTC().Truncate(time.Minute)
+	for i := range sc.Module.Plans {
+		if err := checkPlanDoc(&sc.Module.Plans[i], mcuVersions(sc), base); err != nil {
+			v.errorf(fmt.Sprintf("module.plans[%d]", i), "%v", err)
+		}
+	}
+}
+
+// firstID returns the ID of the first component, "" for none.
+func firstID(cs []ComponentVersion) string {
+	if len(cs) == 0 {
+		return ""
+	}
+	return cs[0].ID
 }
 
 // maxPackage is the largest package a scenario generates.
@@ -280,7 +333,7 @@ func (v *validator) checkMCU() {
 	m := &v.sc.MCU
 	n := v.node("mcu")
 	if m.Port != "" {
-		for _, key := range []string{"part", "battery", "sha256", "block", "timeouts", "attempts", "retry_delay"} {
+		for _, key := range []string{"part", "battery", "sha256", "block", "timeouts", "attempts", "retry_delay", "verify_key"} {
 			if hasKey(n, key) {
 				v.errorf("mcu."+key, "not used with an external MCU (mcu.port)")
 			}

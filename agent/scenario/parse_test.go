@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -90,6 +91,13 @@ func TestParseSchemaErrors(t *testing.T) {
 		{name: "platform of a real module", file: "s.yaml", data: "module: {port: /dev/ttyUSB0, platform: true}\n", line: 1, field: "module.platform", msg: "not used with a real module"},
 		{name: "cut a negative count", file: "s.yaml", data: minimal + "faults:\n  - {type: download_cut, count: -1}\n", line: 6, field: "faults[0].count", msg: "1 or more responses"},
 		{name: "plans dir escapes", file: "s.yaml", data: "module: {plans_dir: ../plans}\n", line: 1, field: "module.plans_dir", msg: "leaves the scenario's directory"},
+		{name: "unknown package", file: "s.yaml", data: "module:\n  plans:\n    - components: [{id: STM32, target_version: '2', package: zip}]\n", line: 3, field: "module.plans[0].components[0].package", msg: "want raw (the image itself), full"},
+		{name: "signed raw image", file: "s.yaml", data: "module:\n  plans:\n    - components: [{id: STM32, target_version: '2', sign: true}]\n", line: 3, field: "module.plans[0].components[0].sign", msg: "a raw image carries no signature"},
+		{name: "delta of a second component", file: "s.yaml", data: "module:\n  plans:\n    - components: [{id: BLE, target_version: '2', package: delta}]\nmcu:\n  components: [{id: APP, version: '1'}, {id: BLE, version: '1'}]\n", line: 3, field: "module.plans[0].components[0].package", msg: "the first of mcu.components (APP), not BLE"},
+		{name: "delta to the running version", file: "s.yaml", data: "module:\n  plans:\n    - components: [{id: STM32, target_version: 1_0_0, package: delta}]\n", line: 3, field: "module.plans[0].components[0].target_version", msg: "the MCU runs already"},
+		{name: "delta to an external MCU", file: "s.yaml", data: "module:\n  plans:\n    - components: [{id: STM32, target_version: '2', package: delta}]\nmcu: {port: 'pty:/tmp/x'}\n", line: 3, field: "module.plans[0].components[0].package", msg: "an external MCU's image is not known here"},
+		{name: "unknown verify key", file: "s.yaml", data: minimal + "mcu: {verify_key: mine}\n", line: 5, field: "mcu.verify_key", msg: `"mine": want scenario`},
+		{name: "verify key of an external MCU", file: "s.yaml", data: minimal + "mcu: {port: 'pty:/tmp/x', verify_key: scenario}\n", line: 5, field: "mcu.verify_key", msg: "not used with an external MCU"},
 		{name: "yaml syntax", file: "s.yaml", data: "name: [x\n", line: 1, msg: "did not find expected"},
 		{name: "field given twice", file: "s.yaml", data: "name: a\nname: b\n" + minimal, line: 2, msg: `field "name" is given twice`},
 		{name: "empty file", file: "s.yaml", data: "", line: 1, msg: "empty"},
@@ -286,6 +294,13 @@ func FuzzScenario(f *testing.F) {
 			for _, fl := range sc.Faults {
 				if _, ok := faultKinds[fl.Type]; !ok {
 					t.Fatalf("Parse(%s) accepted fault type %q", name, fl.Type)
+				}
+			}
+			for _, p := range sc.Module.Plans {
+				for _, c := range p.Components {
+					if !slices.Contains(packageKinds, c.Package) {
+						t.Fatalf("Parse(%s) accepted package %q", name, c.Package)
+					}
 				}
 			}
 		}

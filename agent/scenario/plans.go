@@ -15,8 +15,9 @@ import (
 )
 
 // planDoc returns the plan file (spec/plan-format.md) of p for a module
-// of the given product whose clock starts at base.
-func planDoc(p *PlanSpec, product string, base time.Time) ([]byte, error) {
+// of the given product whose clock starts at base; from maps the MCU's
+// components to their versions, the source of a delta.
+func planDoc(p *PlanSpec, product string, from map[string]string, base time.Time) ([]byte, error) {
 	start, err := windowTime(p.Window.Start, base)
 	if err != nil {
 		return nil, err
@@ -34,9 +35,16 @@ func planDoc(p *PlanSpec, product string, base time.Time) ([]byte, error) {
 	}
 	comps := make([]map[string]any, len(p.Components))
 	for i, c := range p.Components {
+		kind := "full"
+		if c.Package == PackageDelta {
+			kind = "delta"
+		}
 		comp := map[string]any{
-			"type": "mcu", "id": c.ID, "package": "full",
-			"target_version": c.TargetVersion, "file": packageFile(c.ID, c.TargetVersion),
+			"type": "mcu", "id": c.ID, "package": kind,
+			"target_version": c.TargetVersion, "file": packageFile(&c, from[c.ID]),
+		}
+		if kind == "delta" {
+			comp["source_version"] = from[c.ID]
 		}
 		if c.Specified != nil {
 			comp["specified_versions"] = c.Specified
@@ -68,8 +76,8 @@ func planDoc(p *PlanSpec, product string, base time.Time) ([]byte, error) {
 const planTime = "2006-01-02 15:04"
 
 // checkPlanDoc checks p against the plan rules.
-func checkPlanDoc(p *PlanSpec, base time.Time) error {
-	data, err := planDoc(p, DefaultProduct, base)
+func checkPlanDoc(p *PlanSpec, from map[string]string, base time.Time) error {
+	data, err := planDoc(p, DefaultProduct, from, base)
 	if err != nil {
 		return err
 	}
@@ -77,9 +85,23 @@ func checkPlanDoc(p *PlanSpec, base time.Time) error {
 	return err
 }
 
-// packageFile is where a generated package lies in the plans directory.
-func packageFile(id, version string) string {
-	return "firmware/" + safeName(id) + "-" + safeName(version) + ".bin"
+// packageFile is where the generated package of c lies in the plans
+// directory: firmware/ID-VERSION.bin for a raw image, .pkg for a full
+// package, firmware/ID-FROM-to-VERSION.pkg for a delta from version
+// from; a signed package's name ends in .signed.pkg.
+func packageFile(c *ComponentSpec, from string) string {
+	name := "firmware/" + safeName(c.ID) + "-"
+	switch c.Package {
+	case "", PackageRaw:
+		return name + safeName(c.TargetVersion) + ".bin"
+	case PackageDelta:
+		name += safeName(from) + "-to-"
+	}
+	name += safeName(c.TargetVersion)
+	if c.Sign {
+		name += ".signed"
+	}
+	return name + ".pkg"
 }
 
 // safeName keeps letters, digits, '-', '_' and '.' of s, and replaces
@@ -94,26 +116,31 @@ func safeName(s string) string {
 	return string(b)
 }
 
-// writePlans writes the scenario's plans and their packages into
-// dir/plans, for a module whose clock starts at base.
-func writePlans(sc *Scenario, dir string, base time.Time) error {
+// writePlans writes the scenario's plans and their packages, built as bs
+// says, into dir/plans, for a module whose clock starts at base.
+func writePlans(sc *Scenario, bs builds, dir string, base time.Time) error {
 	fw := filepath.Join(dir, "plans", "firmware")
 	if err := os.MkdirAll(fw, 0o755); err != nil {
 		return fmt.Errorf("scenario: %w", err)
 	}
 	for i := range sc.Module.Plans {
 		p := &sc.Module.Plans[i]
-		data, err := planDoc(p, sc.Module.Product, base)
+		data, err := planDoc(p, sc.Module.Product, mcuVersions(sc), base)
 		if err != nil {
 			return err
 		}
 		if err := os.WriteFile(filepath.Join(dir, "plans", safeName(p.Name)+".json"), data, 0o644); err != nil {
 			return fmt.Errorf("scenario: %w", err)
 		}
-		for _, c := range p.Components {
-			img := Firmware(c.ID, c.TargetVersion, int(c.Size))
-			if err := os.WriteFile(filepath.Join(dir, "plans", filepath.FromSlash(packageFile(c.ID, c.TargetVersion))), img, 0o644); err != nil {
-				return fmt.Errorf("scenario: %w", err)
+		for j := range p.Components {
+			c := &p.Components[j]
+			b := bs[c]
+			if b == nil {
+				return fmt.Errorf("scenario: plan %s: component %s was not built", p.Name, c.ID)
+			}
+			file := packageFile(c, b.from)
+			if err := os.WriteFile(filepath.Join(dir, "plans", filepath.FromSlash(file)), b.file, 0o644); err != nil {
+				return fmt.Errorf("scenario: plan %s: package %s: %w", p.Name, file, err)
 			}
 		}
 	}
@@ -137,11 +164,16 @@ func Firmware(id, version string, size int) []byte {
 			binary.LittleEndian.PutUint32(img[i:], 0x08000101+uint32(i)*8) // handlers, Thumb bit set
 		}
 	}
-	tag := []byte("atota scenario firmware " + id + " " + version + "\x00")
+	tag := firmwareTag(id, version)
 	if size >= 64+len(tag) {
 		copy(img[64:], tag)
 	}
 	return img
+}
+
+// firmwareTag is the version tag Firmware writes at offset 64.
+func firmwareTag(id, version string) []byte {
+	return []byte("atota scenario firmware " + id + " " + version + "\x00")
 }
 
 // checkPart reports an unknown flash part.

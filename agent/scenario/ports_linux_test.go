@@ -111,7 +111,11 @@ func TestExternalModule(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := writePlans(helper, dir, time.Now().UTC().Truncate(time.Minute)); err != nil {
+	bs, err := buildAll(helper)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := writePlans(helper, bs, dir, time.Now().UTC().Truncate(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	plans, err := plan.OpenDir(filepath.Join(dir, "plans"))

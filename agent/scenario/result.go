@@ -82,6 +82,12 @@ type ComponentResult struct {
 	Target  string // the plans' target version; "" if no plan names it
 	Size    int64  // package size, if downloaded
 	Served  int64  // package bytes served, reads again included
+	// Package is "full" or "delta" for an atota package, "" for a raw
+	// image; ImageSize is the size of the image the package builds, so
+	// that Served/ImageSize is what crossed the link for each byte of
+	// the image.
+	Package   string
+	ImageSize int64
 }
 
 // PlatformResult is what the local platform of a run (module.platform)
@@ -138,7 +144,7 @@ func (r *Result) RereadRatio() float64 {
 // and for the events expectations.
 type Event struct {
 	T     time.Duration // since the run started
-	Kind  string        // run, cycle, urc, fault, flash, module, end
+	Kind  string        // run, cycle, urc, fault, flash, module, package, platform, end
 	Name  string        // what expectations match: "7,10705", "fault:mcu_reset", "cycle:verify_failed"
 	Cycle int           // the MCU's update cycle; 0 outside one
 	Text  string        // details for people
@@ -180,7 +186,11 @@ func (r *Result) WriteSummary(w io.Writer) error {
 		if c.Target != "" && c.Target != c.Version {
 			fmt.Fprintf(&b, " (plan: %s)", c.Target)
 		}
-		if c.Size > 0 {
+		switch {
+		case c.Package != "" && c.ImageSize > 0:
+			fmt.Fprintf(&b, ", %s package of %d bytes for a %d-byte image, %d bytes served (%.1f%% of the image)",
+				c.Package, c.Size, c.ImageSize, c.Served, 100*float64(c.Served)/float64(c.ImageSize))
+		case c.Size > 0:
 			fmt.Fprintf(&b, ", %d-byte package, %d bytes served", c.Size, c.Served)
 		}
 		b.WriteString("\n")

@@ -47,6 +47,7 @@ func Run(ctx context.Context, sc *Scenario, seed uint64, opts Options) (*Result,
 		stop:     make(chan struct{}),
 		declared: map[string]string{},
 		seen:     map[string]int{},
+		updated:  map[string]mcu.Updated{},
 	}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
@@ -90,6 +91,10 @@ type runner struct {
 	mcuSock *socket // nil with an external MCU
 	uart    transport.UART
 
+	// What the plans written for the run bring: the files the module
+	// serves and the images they build.
+	builds builds
+
 	// The emulated module, rebooted by module_reboot faults, and its
 	// platform (module.platform).
 	plans    *plan.Dir
@@ -101,8 +106,10 @@ type runner struct {
 	refusals int // AT+QIOTUPDATE=0 the MCU sent, guarded by modMu
 	offers   int // 7,10700 events sent, guarded by modMu
 
-	// The emulated MCU.
+	// The emulated MCU, and the last update it reported of each
+	// component (only the runner's goroutine touches updated).
 	sim         *simFlash
+	updated     map[string]mcu.Updated
 	declared    map[string]string // versions the MCU reported last, guarded by evMu
 	battery     atomic.Int64
 	cycMu       sync.Mutex
@@ -150,6 +157,7 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	if r.plat != nil {
 		r.emit(Event{Kind: "platform", Name: "platform:up", Text: r.plat.describe()})
 	}
+	r.emitPackages()
 	for _, a := range r.faults {
 		r.emit(Event{Kind: "fault", Name: "plan:" + a.f.Type, Text: a.desc})
 	}
@@ -158,6 +166,7 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	var out outcome
 	if r.mcuSock != nil {
 		out = r.runMCU(ctx)
+		r.saveFlash()
 	} else {
 		out = r.waitExternal(ctx)
 	}
@@ -179,6 +188,11 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 // setup builds the link, the module and the MCU.
 func (r *runner) setup(ctx context.Context) error {
 	sc := r.sc
+	bs, err := buildAll(sc)
+	if err != nil {
+		return err
+	}
+	r.builds = bs
 	r.tap = newTap(r.seed)
 	r.tap.onURC = r.onURC
 	r.tap.onRead = r.onRead
@@ -239,6 +253,23 @@ func (r *runner) setup(ctx context.Context) error {
 	return nil
 }
 
+// FlashFile is the file in Options.WorkDir where a run with the
+// emulated MCU leaves its flash at the end, in the format of flashsim
+// (atota flash inspect reads it).
+const FlashFile = "mcu-flash.bin"
+
+// saveFlash writes the emulated MCU's flash into the work directory when
+// the caller keeps it (Options.WorkDir).
+func (r *runner) saveFlash() {
+	if r.opts.WorkDir == "" || r.sim == nil {
+		return
+	}
+	path := filepath.Join(r.dir, FlashFile)
+	if err := r.sim.f.Save(path); err != nil {
+		r.log.Warn("the emulated MCU's flash was not saved", "path", path, "err", err)
+	}
+}
+
 // portBaud returns the baud of a port, the default for 0.
 func portBaud(b int) int {
 	if b <= 0 {
@@ -253,7 +284,7 @@ func (r *runner) setupModule() error {
 	dir := filepath.Join(r.dir, "plans")
 	if sc.Module.PlansDir != "" {
 		dir = filepath.Join(sc.Dir, sc.Module.PlansDir)
-	} else if err := writePlans(sc, r.dir, r.base); err != nil {
+	} else if err := writePlans(sc, r.builds, r.dir, r.base); err != nil {
 		return err
 	}
 	plans, err := plan.OpenDir(dir, plan.WithLogger(r.log))

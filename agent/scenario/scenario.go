@@ -89,10 +89,24 @@ type StrategySpec struct {
 
 // ComponentSpec is one component of a plan written for the run.
 type ComponentSpec struct {
-	ID            string   `scenario:"id"`             // as the MCU reports it
-	TargetVersion string   `scenario:"target_version"` //
-	Size          Size     `scenario:"size"`           // bytes of the generated package; default 16384
-	Specified     []string `scenario:"specified_versions"`
+	ID            string `scenario:"id"`             // as the MCU reports it
+	TargetVersion string `scenario:"target_version"` //
+	// Size is the size of the generated image; default 16384. A delta's
+	// new image is a rebuild of the MCU's image of this size, a little
+	// longer.
+	Size      Size     `scenario:"size"`
+	Specified []string `scenario:"specified_versions"`
+	// Package is what the module serves: raw (the default), the image
+	// itself; full, an atota package (agent/pack) of the image; delta,
+	// an atota package that rebuilds the image from the one the MCU
+	// runs. A delta is for the first of mcu.components, from its
+	// version (the plan's source_version), and its new image is a
+	// rebuild of the old one: a few words changed, a block of code
+	// inserted, the version tag changed.
+	Package string `scenario:"package"`
+	// Sign signs a full or delta package with the run's key (see
+	// MCUSpec.VerifyKey).
+	Sign bool `scenario:"sign"`
 }
 
 // MCUSpec describes the MCU: emulated (the default), writing to a
@@ -126,6 +140,11 @@ type MCUSpec struct {
 	Attempts int `scenario:"attempts"`
 	// RetryDelay is the pause between cycles; default 100ms.
 	RetryDelay *time.Duration `scenario:"retry_delay"`
+	// VerifyKey makes the MCU require signed packages, as atota mcu
+	// --verify-key does: "scenario", the public key of the key the run
+	// signs with (sign: true); "wrong", a key that signed nothing, so
+	// that every update is refused. Empty: no signature is required.
+	VerifyKey string `scenario:"verify_key"`
 }
 
 // ComponentVersion is one MCU component and its version.
