@@ -149,6 +149,27 @@ func (d *Device) WriteInactive(img []byte) error {
 	return nil
 }
 
+// Install makes img the running image as an earlier update would have:
+// written to the inactive slot, set pending, booted and confirmed. It
+// returns the slot that now runs it. Tools and tests use it to start a
+// device from a known old image.
+func (d *Device) Install(img []byte) (Slot, error) {
+	if err := d.WriteInactive(img); err != nil {
+		return Slot{}, err
+	}
+	if err := d.SetPending(int64(len(img)), sha256.Sum256(img)); err != nil {
+		return Slot{}, err
+	}
+	s, err := d.Boot()
+	if err != nil {
+		return Slot{}, err
+	}
+	if err := d.Confirm(); err != nil {
+		return Slot{}, err
+	}
+	return s, nil
+}
+
 // SetPending marks the image of size bytes now in the inactive slot for
 // a trial boot. The slot must hold exactly that image (ErrImageMismatch).
 func (d *Device) SetPending(size int64, sum [32]byte) error {

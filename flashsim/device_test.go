@@ -325,3 +325,22 @@ func TestErrorMessages(t *testing.T) {
 		})
 	}
 }
+
+func TestDeviceInstall(t *testing.T) {
+	f := newFlash(t, "stm32f103c8")
+	d := newDevice(t, f)
+	img := image(9, 3000)
+	s, err := d.Install(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := d.Record()
+	if s.Name != 'B' || r.Active.Name != 'B' || r.Pending.Name != 0 || r.ImageSize != 3000 || r.ImageSHA256 != sha256.Sum256(img) {
+		t.Fatalf("Install: slot %v, record %+v; want B active with the image, nothing pending", s, r)
+	}
+	// A reset runs it.
+	boot(t, newDevice(t, f), 'B')
+	if _, err := d.Install(make([]byte, 1<<20)); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("Install of 1 MiB = %v, want ErrTooLarge", err)
+	}
+}

@@ -3,7 +3,6 @@ package mcu
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"path/filepath"
 	"strconv"
@@ -54,16 +53,7 @@ func seedFlash(t *testing.T, part string, img []byte) (Target, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := d.WriteInactive(img); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.SetPending(int64(len(img)), sha256.Sum256(img)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := d.Boot(); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.Confirm(); err != nil {
+	if _, err := d.Install(img); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.Save(path); err != nil {

@@ -73,16 +73,7 @@ func baseFlash(t testing.TB, part string, old []byte) *flashsim.Flash {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := d.WriteInactive(old); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.SetPending(int64(len(old)), sha256.Sum256(old)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := d.Boot(); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.Confirm(); err != nil {
+	if _, err := d.Install(old); err != nil {
 		t.Fatal(err)
 	}
 	return f

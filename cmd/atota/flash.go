@@ -270,17 +270,8 @@ from.`,
 				if err != nil {
 					return err
 				}
-				if err := d.WriteInactive(img); err != nil {
+				if _, err := d.Install(img); err != nil {
 					return fmt.Errorf("flash: --image %s: %w", imagePath, err)
-				}
-				if err := d.SetPending(int64(len(img)), sha256.Sum256(img)); err != nil {
-					return err
-				}
-				if _, err := d.Boot(); err != nil {
-					return err
-				}
-				if err := d.Confirm(); err != nil {
-					return err
 				}
 				msg = fmt.Sprintf("slot %s active with %s (%d bytes)", d.Active(), imagePath, len(img))
 			}

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"log/slog"
 	"math/rand/v2"
@@ -178,14 +177,7 @@ func sweepBase(t *testing.T, old []byte) *flashsim.Flash {
 	f := flashsim.New(p)
 	l, _ := flashsim.DefaultLayout(p)
 	d, _ := flashsim.NewDevice(f, l)
-	if err := d.WriteInactive(old); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.SetPending(int64(len(old)), sha256.Sum256(old)); err != nil {
-		t.Fatal(err)
-	}
-	d.Boot()
-	if err := d.Confirm(); err != nil {
+	if _, err := d.Install(old); err != nil {
 		t.Fatal(err)
 	}
 	return f
