@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -18,8 +19,10 @@ import (
 
 	"github.com/atota/atota/agent/mcu"
 	"github.com/atota/atota/agent/module"
+	"github.com/atota/atota/agent/pack"
 	"github.com/atota/atota/agent/plan"
 	"github.com/atota/atota/atcmd"
+	"github.com/atota/atota/flashsim"
 	"github.com/atota/atota/transport"
 )
 
@@ -44,6 +47,9 @@ type demoConfig struct {
 	// external broker for it instead of the embedded one.
 	platform bool
 	broker   string
+	// delta serves the update as a delta package from the 1_0_0 image
+	// the device runs.
+	delta bool
 }
 
 // demoResult is what the demo did.
@@ -67,8 +73,11 @@ a generated firmware package, starts the module emulator on a pty, and runs the
 MCU side on the pty's other end as a real serial port, which reads the package
 block by block, verifies MD5, CRC-32 and SHA-256 over what it wrote to a
 simulated STM32 flash, and reports its new version. It prints a summary and
-exits 0 on success.`,
+exits 0 on success. With --delta the device starts out running 1_0_0 and the
+plan brings 2_0_0 as a delta package: only the delta crosses the link and the
+MCU rebuilds the new image from the old one.`,
 		Example: `  atota demo
+  atota demo --delta
   atota demo --size 262144 --piece-size 65536 --keep`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -92,8 +101,12 @@ exits 0 on success.`,
 			if cfg.platform {
 				fmt.Fprintf(a.stdout, "atota demo: platform -> module over MQTT and HTTP (loopback), module -> MCU over a pty\n")
 			}
-			fmt.Fprintf(a.stdout, "atota demo: module and MCU over a pty; plan stm32-2.0.0 takes STM32 from 1_0_0 to 2_0_0 (%s package, %s pieces, %d-byte blocks)\n",
-				sizeOf(int64(cfg.size)), sizeOf(int64(cfg.pieceSize)), cfg.block)
+			kind := sizeOf(int64(cfg.size)) + " package"
+			if cfg.delta {
+				kind = "delta package to a " + sizeOf(int64(len(demoRebuild(cfg.size)))) + " image"
+			}
+			fmt.Fprintf(a.stdout, "atota demo: module and MCU over a pty; plan stm32-2.0.0 takes STM32 from 1_0_0 to 2_0_0 (%s, %s pieces, %d-byte blocks)\n",
+				kind, sizeOf(int64(cfg.pieceSize)), cfg.block)
 			res, err := runDemo(cmd.Context(), cfg)
 			bar.finish()
 			if err != nil {
@@ -103,8 +116,13 @@ exits 0 on success.`,
 			fmt.Fprintf(a.stdout, "link:     module on %s, MCU on its other end\n", res.ptyPath)
 			fmt.Fprintf(a.stdout, "verified: MD5 %s, SHA-256 %s…, CRC-32 %d, read back from %s\n", u.Digests.MD5, u.Digests.SHA256[:16], u.Digests.CRC, res.target)
 			fmt.Fprintf(a.stdout, "written:  %s\n", u.Where)
-			fmt.Fprintf(a.stdout, "summary:  STM32 %s -> %s, %d bytes in %d pieces and %d blocks, %.2f s, %s/s\n",
-				u.From, u.To, u.Digests.Size, u.Pieces, u.Blocks, u.Duration.Seconds(), sizeOf(int64(float64(u.Digests.Size)/u.Duration.Seconds())))
+			if u.Package != "" {
+				fmt.Fprintf(a.stdout, "summary:  STM32 %s -> %s, a %d-byte %s package in %d pieces and %d blocks built the %d-byte image (%.1f%% of it crossed the link), %.2f s\n",
+					u.From, u.To, u.PackageSize, u.Package, u.Pieces, u.Blocks, u.Digests.Size, 100*float64(u.PackageSize)/float64(u.Digests.Size), u.Duration.Seconds())
+			} else {
+				fmt.Fprintf(a.stdout, "summary:  STM32 %s -> %s, %d bytes in %d pieces and %d blocks, %.2f s, %s/s\n",
+					u.From, u.To, u.Digests.Size, u.Pieces, u.Blocks, u.Duration.Seconds(), sizeOf(int64(float64(u.Digests.Size)/u.Duration.Seconds())))
+			}
 			if pr := res.platform; pr != nil {
 				fmt.Fprintf(a.stdout, "platform: broker %s, packages %s; device %s: %s, step %d (%s)\n", pr.broker, pr.packages, pr.device, pr.task.Status, pr.task.Step, pr.task.Desc)
 			}
@@ -124,6 +142,7 @@ exits 0 on success.`,
 	fl.BoolVar(&keep, "keep", false, "keep the working directory (plans, state, flash file) and print its path")
 	fl.BoolVar(&cfg.platform, "platform", false, "the whole chain: a local platform pushes the plan over MQTT and HTTP to the module")
 	fl.StringVar(&cfg.broker, "broker", "", "with --platform: use this MQTT broker (mqtt://HOST:PORT) instead of the embedded one")
+	fl.BoolVar(&cfg.delta, "delta", false, "serve the update as a delta package (atota pack delta) from the 1_0_0 image the device runs")
 	return cmd
 }
 
@@ -144,7 +163,22 @@ func runDemo(ctx context.Context, cfg demoConfig) (*demoResult, error) {
 		defer os.RemoveAll(d)
 		dir = d
 	}
-	if err := writeDemoPlan(dir, cfg.size); err != nil {
+	targetSpec := cfg.target
+	if targetSpec == "" {
+		targetSpec = fmt.Sprintf("flashsim:%s?part=%s", filepath.Join(dir, "flash.bin"), cfg.part)
+	}
+	if cfg.delta {
+		old, err := writeDemoDeltaPlan(dir, cfg.size)
+		if err != nil {
+			return nil, err
+		}
+		if cfg.target == "" {
+			// The device runs 1_0_0, which the delta applies to.
+			if err := installDemoImage(filepath.Join(dir, "flash.bin"), cfg.part, old); err != nil {
+				return nil, err
+			}
+		}
+	} else if err := writeDemoPlan(dir, cfg.size); err != nil {
 		return nil, err
 	}
 	plans, err := plan.OpenDir(filepath.Join(dir, "plans"), plan.WithLogger(cfg.log))
@@ -214,10 +248,6 @@ func runDemo(ctx context.Context, cfg demoConfig) (*demoResult, error) {
 	}
 	c := atcmd.NewClient(port, atcmd.WithClientLogger(cfg.log.With("side", "mcu")))
 	defer c.Close()
-	targetSpec := cfg.target
-	if targetSpec == "" {
-		targetSpec = fmt.Sprintf("flashsim:%s?part=%s", filepath.Join(dir, "flash.bin"), cfg.part)
-	}
 	target, err := mcu.OpenTarget(targetSpec)
 	if err != nil {
 		return nil, err
@@ -251,13 +281,43 @@ func runDemo(ctx context.Context, cfg demoConfig) (*demoResult, error) {
 
 // writeDemoPlan writes the built-in plan and its firmware package.
 func writeDemoPlan(dir string, size int) error {
+	if err := writeDemoFile(dir, "stm32-2_0_0.bin", demoFirmware(size, "2_0_0")); err != nil {
+		return err
+	}
+	return writeDemoPlanFile(dir, map[string]string{
+		"type": "mcu", "id": "STM32", "package": "full", "target_version": "2_0_0", "file": "firmware/stm32-2_0_0.bin",
+	})
+}
+
+// writeDemoDeltaPlan writes the built-in plan as a delta: a package that
+// rebuilds version 2_0_0 from 1_0_0, which it returns, the image the
+// device must run.
+func writeDemoDeltaPlan(dir string, size int) (old []byte, err error) {
+	old = demoFirmware(size, "1_0_0")
+	var pkg bytes.Buffer
+	if _, err := pack.WriteDelta(&pkg, old, demoRebuild(size)); err != nil {
+		return nil, err
+	}
+	if err := writeDemoFile(dir, "stm32-1_0_0-2_0_0.pkg", pkg.Bytes()); err != nil {
+		return nil, err
+	}
+	return old, writeDemoPlanFile(dir, map[string]string{
+		"type": "mcu", "id": "STM32", "package": "delta", "source_version": "1_0_0", "target_version": "2_0_0",
+		"file": "firmware/stm32-1_0_0-2_0_0.pkg",
+	})
+}
+
+// writeDemoFile writes a package file into the plans directory.
+func writeDemoFile(dir, name string, data []byte) error {
 	fw := filepath.Join(dir, "plans", "firmware")
 	if err := os.MkdirAll(fw, 0o755); err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(fw, "stm32-2_0_0.bin"), demoFirmware(size, "2_0_0"), 0o644); err != nil {
-		return err
-	}
+	return os.WriteFile(filepath.Join(fw, name), data, 0o644)
+}
+
+// writeDemoPlanFile writes the built-in plan with its one component.
+func writeDemoPlanFile(dir string, component map[string]string) error {
 	now := time.Now().UTC()
 	p := map[string]any{
 		"name":     "stm32-2.0.0",
@@ -267,17 +327,44 @@ func writeDemoPlan(dir string, size int) error {
 			"start": now.AddDate(0, 0, -1).Format("2006-01-02 15:04"),
 			"end":   now.AddDate(1, 0, 0).Format("2006-01-02 15:04"),
 		},
-		"mode":     "silent",
-		"strategy": map[string]int{"retries": 2, "min_signal_dbm": -113, "min_battery": 30},
-		"components": []map[string]string{{
-			"type": "mcu", "id": "STM32", "package": "full", "target_version": "2_0_0", "file": "firmware/stm32-2_0_0.bin",
-		}},
+		"mode":       "silent",
+		"strategy":   map[string]int{"retries": 2, "min_signal_dbm": -113, "min_battery": 30},
+		"components": []map[string]string{component},
 	}
 	data, err := json.MarshalIndent(p, "", "  ")
 	if err != nil {
 		return err
 	}
 	return os.WriteFile(filepath.Join(dir, "plans", "stm32-2.0.0.json"), data, 0o644)
+}
+
+// demoRebuild returns version 2_0_0 as a rebuild of 1_0_0 with a new
+// function: the code after it moves, and the version string changes.
+func demoRebuild(size int) []byte {
+	b := demoFirmware(size, "2_0_0")
+	at := size / 3
+	return append(append(b[:at:at], demoFirmware(700, "function")...), b[at:]...)
+}
+
+// installDemoImage makes a flash file of part whose running image is img.
+func installDemoImage(path, part string, img []byte) error {
+	p, err := flashsim.LookupPart(part)
+	if err != nil {
+		return err
+	}
+	f := flashsim.New(p)
+	l, err := flashsim.DefaultLayout(p)
+	if err != nil {
+		return err
+	}
+	d, err := flashsim.NewDevice(f, l)
+	if err != nil {
+		return err
+	}
+	if _, err := d.Install(img); err != nil {
+		return err
+	}
+	return f.Save(path)
 }
 
 // demoFirmware returns a deterministic image that looks like Cortex-M

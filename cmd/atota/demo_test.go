@@ -122,3 +122,42 @@ func BenchmarkOTA(b *testing.B) {
 	b.ReportMetric(float64(size)*float64(b.N)/transfer.Seconds(), "bytes/s")
 	b.ReportMetric(float64(transfer.Milliseconds())/float64(blocks), "ms/block")
 }
+
+// TestDemoDelta runs the demo with a delta package: the device starts on
+// 1_0_0, only the delta's blocks cross the pty, and the slot that runs
+// afterwards holds the rebuilt 2_0_0.
+func TestDemoDelta(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	dir := t.TempDir()
+	cfg := demoConfig{dir: dir, size: 40000, pieceSize: 8192, block: 1024, part: "stm32f103cb", delta: true,
+		eventDelay: time.Millisecond, regDelay: time.Millisecond}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	res, err := runDemo(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := res.updated
+	want := demoRebuild(40000)
+	if u.Package != "delta" || u.Digests.Size != int64(len(want)) || u.PackageSize*10 > u.Digests.Size || u.Blocks != int((u.PackageSize+1023)/1024) {
+		t.Errorf("updated = %+v, want a delta under a tenth of the %d-byte image, read in whole blocks", u, len(want))
+	}
+	f, err := flashsim.Load(filepath.Join(dir, "flash.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, _ := flashsim.DefaultLayout(f.Part())
+	d, err := flashsim.NewDevice(f, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, len(want))
+	f.ReadAt(got, d.Active().Off)
+	if !bytes.Equal(got, want) {
+		t.Error("the active slot does not hold the rebuilt firmware")
+	}
+	code := run(context.Background(), []string{"demo", "--delta", "--size", "20000", "--event-delay", "1ms", "--reg-delay", "1ms"}, &stdout, &stderr)
+	if code != exitOK || !strings.Contains(stdout.String(), "delta package in 1 pieces and 1 blocks built the 20700-byte image") {
+		t.Fatalf("atota demo --delta: exit %d\n%s%s", code, stdout.String(), stderr.String())
+	}
+}
