@@ -127,6 +127,10 @@ func (r *runner) declaredVersions() map[string]string {
 	return maps.Clone(r.declared)
 }
 
+// lateOffers is how often the MCU asks again for a plan the module got
+// from the platform just after the MCU stopped waiting for one.
+const lateOffers = 3
+
 // runMCU runs the emulated MCU's update cycles until every component
 // the plans offer is updated, the MCU refuses, the module offers nothing
 // more, the MCU's attempts are used up or the run's time is.
@@ -142,7 +146,7 @@ func (r *runner) declaredVersions() map[string]string {
 // unless an injected reset, power cut, module reboot or link loss cut it
 // short.
 func (r *runner) runMCU(ctx context.Context) outcome {
-	failures, refusals, noPlans := 0, 0, 0
+	failures, refusals, noPlans, late := 0, 0, 0, 0
 	var last string
 	var lastUpdated *mcu.Updated
 	for n := 1; ; n++ {
@@ -184,8 +188,14 @@ func (r *runner) runMCU(ctx context.Context) outcome {
 			// A job the platform has for the module may be on its way
 			// (pushed, its package downloading): the MCU asks again, as
 			// firmware polls, and the cycle does not count.
+			// A job the module offers already but that came too late
+			// for this cycle is asked for again at most lateOffers
+			// times, in case the module never offers it to the MCU.
 			if r.plat != nil {
-				if coming, why := r.jobComing(); coming {
+				if coming, why, offered := r.jobComing(); coming && (!offered || late < lateOffers) {
+					if offered {
+						late++
+					}
 					r.emit(Event{Kind: "platform", Name: "platform:job_pending", Text: why + "; the MCU asks again"})
 					counts = false
 					break

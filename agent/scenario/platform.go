@@ -141,30 +141,38 @@ var onTheWay = []string{platform.TaskQueued, platform.TaskPushed, platform.TaskU
 // and why: the platform has not heard the versions the MCU declared
 // last, or it has a task for the device that is queued, pushed or
 // upgrading while the link offers no plan for its component (the job
-// is in flight, or its package is being downloaded).
-func (r *runner) jobComing() (bool, string) {
+// is in flight, or its package is being downloaded). offered says the
+// link does offer the job's plan and the MCU does not run its target
+// yet: the plan came just after the MCU stopped waiting for one.
+func (r *runner) jobComing() (coming bool, why string, offered bool) {
 	d := r.plat.device()
 	if d == nil {
-		return true, "the platform has not heard from the module's link yet"
+		return true, "the platform has not heard from the module's link yet", false
 	}
 	declared := r.declaredVersions()
 	for _, id := range slices.Sorted(maps.Keys(declared)) {
 		if d.Versions[id] != declared[id] {
-			return true, fmt.Sprintf("the platform has not heard that %s runs %s yet", id, declared[id])
+			return true, fmt.Sprintf("the platform has not heard that %s runs %s yet", id, declared[id]), false
 		}
 	}
 	plans, _ := r.plat.dev.Load()
-	offered := func(comp string) bool {
+	offers := func(comp string) bool {
 		return slices.ContainsFunc(plans, func(p *plan.Plan) bool {
 			return slices.ContainsFunc(p.Components, func(c plan.Component) bool { return c.ID == comp })
 		})
 	}
 	for _, t := range d.Tasks {
-		if slices.Contains(onTheWay, t.Status) && !offered(t.Component) {
-			return true, fmt.Sprintf("the platform's job %s for %s is on its way (%s)", t.Plan, t.Component, t.Status)
+		switch {
+		case !slices.Contains(onTheWay, t.Status):
+		case !offers(t.Component):
+			return true, fmt.Sprintf("the platform's job %s for %s is on its way (%s)", t.Plan, t.Component, t.Status), false
+		case declared[t.Component] != t.Target:
+			// The job became a plan as the MCU's wait for one ended:
+			// the module offers it to the next request.
+			return true, fmt.Sprintf("the module offers the platform's job %s for %s, which came after the MCU stopped waiting", t.Plan, t.Component), true
 		}
 	}
-	return false, ""
+	return false, "", false
 }
 
 // settlePlatform waits until the platform has heard the end of the
