@@ -353,15 +353,7 @@ func installDemoImage(path, part string, img []byte) error {
 		return err
 	}
 	f := flashsim.New(p)
-	l, err := flashsim.DefaultLayout(p)
-	if err != nil {
-		return err
-	}
-	d, err := flashsim.NewDevice(f, l)
-	if err != nil {
-		return err
-	}
-	if _, err := d.Install(img); err != nil {
+	if _, err := installImage(f, img); err != nil {
 		return err
 	}
 	return f.Save(path)

@@ -262,18 +262,11 @@ from.`,
 				if err != nil {
 					return fmt.Errorf("flash: --image: %w", err)
 				}
-				l, err := flashsim.DefaultLayout(p)
+				s, err := installImage(f, img)
 				if err != nil {
-					return err
-				}
-				d, err := flashsim.NewDevice(f, l)
-				if err != nil {
-					return err
-				}
-				if _, err := d.Install(img); err != nil {
 					return fmt.Errorf("flash: --image %s: %w", imagePath, err)
 				}
-				msg = fmt.Sprintf("slot %s active with %s (%d bytes)", d.Active(), imagePath, len(img))
+				msg = fmt.Sprintf("slot %s active with %s (%d bytes)", s, imagePath, len(img))
 			}
 			if err := f.Save(path); err != nil {
 				return err
@@ -285,6 +278,20 @@ from.`,
 	cmd.Flags().StringVar(&imagePath, "image", "", "an image to install as the running one")
 	cmd.Flags().BoolVar(&force, "force", false, "replace FILE if it exists")
 	return cmd
+}
+
+// installImage makes img the running image of f, in the default layout
+// of its part, and returns its slot.
+func installImage(f *flashsim.Flash, img []byte) (flashsim.Slot, error) {
+	l, err := flashsim.DefaultLayout(f.Part())
+	if err != nil {
+		return flashsim.Slot{}, err
+	}
+	d, err := flashsim.NewDevice(f, l)
+	if err != nil {
+		return flashsim.Slot{}, err
+	}
+	return d.Install(img)
 }
 
 func (a *app) flashServeCommand() *cobra.Command {
