@@ -107,6 +107,9 @@ func write(w io.Writer, h *Header, c *config, source, target []byte) (*Header, e
 	if int64(len(target)) > MaxImageSize {
 		return nil, fmt.Errorf("pack: target image of %d bytes, at most %d", len(target), int64(MaxImageSize))
 	}
+	if len(target) == 0 {
+		return nil, errors.New("pack: the image is empty: a package must build at least one byte")
+	}
 	h.ChunkSize = c.chunkSize
 	h.TargetSize = int64(len(target))
 	h.TargetSHA256 = sha256.Sum256(target)

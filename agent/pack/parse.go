@@ -108,6 +108,9 @@ func parseFixed(b []byte) (*Header, int, error) {
 	copy(h.TargetSHA256[:], b[28:60])
 	h.SourceSize = int64(le.Uint32(b[60:]))
 	copy(h.SourceSHA256[:], b[64:96])
+	if h.TargetSize == 0 {
+		return nil, 0, ferr("target_size", 24, "an empty target image")
+	}
 	if h.ChunkSize < MinChunkSize || h.ChunkSize > MaxChunkSize {
 		return nil, 0, ferr("chunk_size", 16, "%d outside %d..%d", h.ChunkSize, MinChunkSize, MaxChunkSize)
 	}

@@ -3,6 +3,8 @@ package pack
 import (
 	"bytes"
 	"context"
+	"errors"
+	"strings"
 	"testing"
 )
 
@@ -19,13 +21,11 @@ func TestRoundTrip(t *testing.T) {
 		{name: "full zstd", target: old, opts: smallOpts},
 		{name: "full none", target: old, opts: append([]Option{WithCompression(None)}, smallOpts...)},
 		{name: "full default options", target: old[:40000]},
-		{name: "full empty image", target: []byte{}},
 		{name: "full one byte", target: []byte{1}},
 		{name: "full signed", target: old, opts: append([]Option{WithSigner(testKey)}, smallOpts...)},
 		{name: "delta to itself", old: old, target: old, opts: smallOpts},
 		{name: "delta whole-source dictionary", old: old, target: firmwareChanges[1].change(base).build(), opts: append(smallOpts, WithDictSize(0))},
 		{name: "delta 1 KiB chunks", old: old[:9000], target: old[100:8000], opts: []Option{WithChunkSize(1 << 10), WithFastEncoder()}},
-		{name: "delta to empty", old: old, target: []byte{}, opts: smallOpts},
 		{name: "delta signed", old: old, target: firmwareChanges[2].change(base).build(), opts: append([]Option{WithSigner(testKey)}, smallOpts...)},
 	}
 	for _, ch := range firmwareChanges {
@@ -93,5 +93,27 @@ func TestDeltaIsSmall(t *testing.T) {
 				t.Errorf("delta is %.1f %% of the target, want at most %.0f %%", perc, tt.maxPerc)
 			}
 		})
+	}
+}
+
+// TestEmptyImage: a package builds at least one byte. An empty image is
+// refused by the builders, and a header that claims one by the parser, so
+// that no device is ever handed an empty image to boot.
+func TestEmptyImage(t *testing.T) {
+	old := smallBase().build()
+	var b bytes.Buffer
+	if _, err := WriteFull(&b, nil); err == nil || !strings.Contains(err.Error(), "empty") {
+		t.Errorf("WriteFull of an empty image: %v, want an error", err)
+	}
+	if _, err := WriteDelta(&b, old, nil, smallOpts...); err == nil || !strings.Contains(err.Error(), "empty") {
+		t.Errorf("WriteDelta to an empty image: %v, want an error", err)
+	}
+	pkg, _ := build(t, func(b *bytes.Buffer) (*Header, error) { return WriteFull(b, []byte{1}) })
+	bad := bytes.Clone(pkg)
+	copy(bad[24:28], []byte{0, 0, 0, 0}) // target size 0
+	_, err := ParseHeader(bad)
+	var fe *FormatError
+	if !errors.As(err, &fe) || fe.Field != "target_size" {
+		t.Errorf("ParseHeader of a header with an empty target: %v, want a *FormatError on target_size", err)
 	}
 }
