@@ -70,10 +70,13 @@ func (s *session) onDownload(ctx context.Context, e Event) error {
 	}
 	spec := ImageSpec{Component: st.Component, Size: st.Size, Digests: st, Checkpoint: d.noteRepair}
 	if old := s.j.transfer(); old != nil {
-		if old.Phase == recDownloading && old.Image != "" && old.matches(st, d.offer.Target) {
+		switch {
+		case !s.trusted(old):
+			s.log.Warn("the journal's transfer was not verified with the key now required (--verify-key); starting over", "journal", old.Component+" "+old.To)
+		case old.Phase == recDownloading && old.Image != "" && old.matches(st, d.offer.Target):
 			spec.Resume, spec.Done = old.Image, old.Committed
 			d.rec.From = old.From
-		} else {
+		default:
 			s.log.Info("the journal's transfer is not this image; starting over", "journal", old.Component+" "+old.To, "component", st.Component)
 		}
 	}
@@ -393,7 +396,7 @@ func (s *session) finish(ctx context.Context) error {
 	if d.pkg != nil {
 		got, err = d.pkg.finish(ctx, d)
 	} else {
-		got, err = d.verifyRaw()
+		got, err = d.verifyRaw(ctx)
 	}
 	if err != nil {
 		return err
@@ -409,9 +412,12 @@ func (s *session) finish(ctx context.Context) error {
 
 // verifyRaw completes a raw image in the target, reads it back and checks
 // it against the digests of 7,10701.
-func (d *download) verifyRaw() (readBack, error) {
+func (d *download) verifyRaw(ctx context.Context) (readBack, error) {
 	s, comp := d.s, d.start.Component
 	if err := d.checkpoint(); err != nil {
+		return readBack{}, fmt.Errorf("mcu: %s: writing the image to %s: %w", comp, s.cfg.Target, err)
+	}
+	if err := complete(ctx, d.img); err != nil {
 		return readBack{}, fmt.Errorf("mcu: %s: writing the image to %s: %w", comp, s.cfg.Target, err)
 	}
 	got, err := digestImage(d.img, d.start.Size, s.cfg.CRC)
@@ -472,7 +478,7 @@ func (s *session) report(ctx context.Context) error {
 	s.res.Updated = append(s.res.Updated, Updated{
 		Component: comp, From: d.from, To: d.offer.Target, Digests: d.digests,
 		SHA256: d.start.SHA256 != "", Blocks: d.blocks, Pieces: d.pieces, Resumed: d.resumed, Where: where,
-		Package: d.rec.Package.kind(), PackageSize: d.rec.Package.size(d.rec.Size), Signed: d.rec.Package != nil && d.s.cfg.VerifyKey != nil,
+		Package: d.rec.Package.kind(), PackageSize: d.rec.Package.fileSize(d.rec.Size), Signed: d.rec.Package.signed(),
 		Duration: time.Since(d.began),
 	})
 	s.phase = reporting

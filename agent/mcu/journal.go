@@ -89,6 +89,9 @@ type pkgRecord struct {
 	TargetSHA256 string `json:"target_sha256"`
 	Chunks       int    `json:"chunks"`  // chunks applied and durable
 	Applied      int64  `json:"applied"` // the image bytes they are
+	// Key is the ID of the key (Config.VerifyKey) its signature was
+	// verified with; "" when none was asked for.
+	Key string `json:"key,omitempty"`
 	// MD5 and CRC of the built image, once verified.
 	MD5 string `json:"md5,omitempty"`
 	CRC uint32 `json:"crc,omitempty"`
@@ -177,6 +180,10 @@ func (j *journal) transfer() *record { return j.st.Transfer }
 func (j *journal) setTransfer(r *record) error {
 	if r != nil {
 		c := *r
+		if c.Package != nil {
+			p := *c.Package
+			c.Package = &p
+		}
 		r = &c
 	}
 	j.st.Transfer = r

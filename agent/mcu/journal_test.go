@@ -112,6 +112,17 @@ func (t *dyingTarget) Open(ctx context.Context, spec ImageSpec) (Image, error) {
 
 func (t *dyingTarget) Spec() string { return targetID(t.Target) }
 
+// RunningImage and Complete pass the optional interfaces through.
+func (t *dyingTarget) RunningImage(ctx context.Context) (sourceImage, int64, error) {
+	rt, ok := t.Target.(runningTarget)
+	if !ok {
+		return nil, 0, fmt.Errorf("%s cannot read its running image", t.Target)
+	}
+	return rt.RunningImage(ctx)
+}
+
+func (im *dyingImage) Complete(ctx context.Context) error { return complete(ctx, im.Image) }
+
 func (im *dyingImage) WriteAt(p []byte, off int64) (int, error) {
 	n, err := im.Image.WriteAt(p, off)
 	if im.t.writes++; im.t.writes == im.t.failAt {

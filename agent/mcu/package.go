@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"strings"
 
 	"github.com/atota/atota/agent/pack"
 	"github.com/atota/atota/agent/plan"
@@ -80,32 +79,41 @@ func (d *download) takeHeader(ctx context.Context, end int64) (int64, error) {
 		return 0, d.refuse(fmt.Errorf("the header describes a %d-byte package, the module announced %d bytes", want, d.start.Size))
 	}
 	d.s.log.Info("package", "component", comp, "header", h.String(), "signed", h.Signed())
+	var keyID string
 	if key := d.s.cfg.VerifyKey; key != nil {
 		if err := h.Verify(key); err != nil {
 			return 0, d.refuse(err)
 		}
-		d.s.log.Info("package signature verified", "component", comp, "key", hex.EncodeToString(pack.KeyID(key)))
+		keyID = hex.EncodeToString(pack.KeyID(key))
+		d.s.log.Info("package signature verified", "component", comp, "key", keyID)
+	}
+	// The plan's space minimum was checked against the package; the
+	// image it builds is what the target must hold.
+	if c, err := d.s.cfg.Target.Capacity(ctx); err != nil {
+		return 0, err
+	} else if c < h.TargetSize {
+		return 0, &PolicyError{Component: comp, What: "space", Have: c, Need: h.TargetSize, Unit: " bytes",
+			Detail: fmt.Sprintf("the package builds a %d-byte image, the target holds %d bytes; nothing was written", h.TargetSize, c)}
 	}
 	p := &pkgApply{h: h}
 	d.pkg = p
-	if d.resume == nil {
-		p.sums = newFileSums(d.s.cfg.CRC)
-	}
 	if h.Kind == pack.Delta {
 		if err := p.openSource(ctx, d); err != nil {
 			return 0, err
 		}
 	}
-	from, err := p.start(ctx, d)
+	from, err := p.start(ctx, d, keyID)
 	if err != nil {
 		return 0, err
 	}
 	// Payload bytes read with the header go to the Applier; bytes of
-	// chunks the image already holds are skipped.
+	// chunks the image already holds are skipped. An apply from chunk 0
+	// reads the whole package file, whose digests 7,10701 gives.
 	at := payloadAt(h, from)
 	head := d.head
 	d.head = nil
-	if p.sums != nil {
+	if from == 0 {
+		p.sums = newFileSums(d.s.cfg.CRC)
 		p.sums.Write(head[:min(at, end)])
 	}
 	if at < end {
@@ -134,7 +142,7 @@ func (p *pkgApply) openSource(ctx context.Context, d *download) error {
 	}
 	src, size, err := rt.RunningImage(ctx)
 	if err != nil {
-		return d.refuse(fmt.Errorf("it is a delta, and the running image cannot be read: %w", err))
+		return fmt.Errorf("mcu: %s: the running image, which the delta applies to: %w", d.start.Component, err)
 	}
 	p.src = src
 	if size < p.h.SourceSize {
@@ -148,52 +156,52 @@ func (p *pkgApply) openSource(ctx context.Context, d *download) error {
 
 // start opens the image the package builds and the Applier: at the
 // journal's chunk when resuming and the target still holds those chunks,
-// else from chunk 0. It returns the chunk the Applier waits for.
-func (p *pkgApply) start(ctx context.Context, d *download) (int, error) {
+// else from chunk 0. It returns the chunk the Applier waits for. Only a
+// delta for another source image is a refusal; an error reading the
+// source or the image (a cancel, an I/O error) keeps the journal as it is.
+func (p *pkgApply) start(ctx context.Context, d *download, keyID string) (int, error) {
 	h := p.h
-	d.rec.Package = &pkgRecord{Kind: h.Kind.String(), TargetSize: h.TargetSize, TargetSHA256: hex.EncodeToString(h.TargetSHA256[:])}
+	d.rec.Package = &pkgRecord{Kind: h.Kind.String(), TargetSize: h.TargetSize, TargetSHA256: hex.EncodeToString(h.TargetSHA256[:]), Key: keyID}
 	spec := ImageSpec{Component: d.start.Component, Size: h.TargetSize, Digests: d.rec.image(), Checkpoint: d.noteRepair}
-	from := 0
 	if r := d.resume; r != nil {
 		switch {
 		case r.Package.TargetSHA256 != d.rec.Package.TargetSHA256 || r.Package.TargetSize != h.TargetSize || r.Package.Chunks > len(h.Chunks):
 			d.s.log.Warn("the journal's package is not this one; starting over", "component", d.start.Component)
 		case r.Package.Chunks > 0 && chunkEnd(h, r.Package.Chunks) == r.Package.Applied:
-			spec.Resume, spec.Done, from = r.Image, r.Package.Applied, r.Package.Chunks
+			spec.Resume, spec.Done = r.Image, r.Package.Applied
 		}
-	}
-	img, at, err := d.s.openImage(ctx, d, spec)
-	if err != nil {
-		return 0, err
-	}
-	if at == 0 {
-		from = 0
 	}
 	onChunk := pack.OnChunk(func(pack.Chunk) error { return p.chunkDone(d) })
-	var w *pack.Applier
-	if from > 0 {
-		w, err = pack.NewApplier(ctx, h, p.src, &imageWriter{img: img, off: at}, onChunk, pack.ResumeAt(from, img))
-		if errors.Is(err, pack.ErrResumeMismatch) {
+	for {
+		img, at, err := d.s.openImage(ctx, d, spec)
+		if err != nil {
+			return 0, err
+		}
+		d.img = img
+		opts := []pack.ApplyOption{onChunk}
+		from := d.rec.Package.Chunks // as openImage marked it: 0 unless resumed
+		if from > 0 {
+			opts = append(opts, pack.ResumeAt(from, img))
+		}
+		w, err := pack.NewApplier(ctx, h, p.src, &imageWriter{img: img, off: at}, opts...)
+		var sm *pack.SourceMismatchError
+		switch {
+		case err == nil:
+			if h.Kind == pack.Delta && from < len(h.Chunks) {
+				d.s.log.Info("delta source checked: it is the running image", "component", d.start.Component, "sha256", hex.EncodeToString(h.SourceSHA256[:]))
+			}
+			p.w = w
+			return from, nil
+		case from > 0 && errors.Is(err, pack.ErrResumeMismatch):
 			d.s.log.Warn("the image does not hold the chunks the journal says; the apply starts over", "component", d.start.Component, "err", err)
 			img.Close()
-			spec.Resume, spec.Done, from = "", 0, 0
-			if img, _, err = d.s.openImage(ctx, d, spec); err != nil {
-				return 0, err
-			}
+			spec.Resume, spec.Done = "", 0
+		case errors.As(err, &sm):
+			return 0, d.refuse(err)
+		default:
+			return 0, fmt.Errorf("mcu: %s: applying the package to %s: %w", d.start.Component, d.s.cfg.Target, err)
 		}
 	}
-	d.img = img
-	if from == 0 {
-		w, err = pack.NewApplier(ctx, h, p.src, &imageWriter{img: img}, onChunk)
-	}
-	if err != nil {
-		return 0, d.refuse(err)
-	}
-	if h.Kind == pack.Delta && from < len(h.Chunks) {
-		d.s.log.Info("delta source checked: it is the running image", "component", d.start.Component, "sha256", hex.EncodeToString(h.SourceSHA256[:]))
-	}
-	p.w = w
-	return from, nil
 }
 
 // write passes payload bytes to the Applier.
@@ -237,16 +245,17 @@ func (p *pkgApply) mark(d *download, n int64, state string) {
 	d.rec.Committed, d.rec.Image = payloadAt(p.h, k), state
 }
 
-// finish completes the image the package built, checks the package read
-// against 7,10701 (when this run read all of it) and the image read back
-// against the header's SHA-256, and returns the image's digests.
+// finish checks the package read against 7,10701 (when this run read
+// all of it), completes the image the package built in the target and
+// checks it, read back, against the header's SHA-256; it returns the
+// image's digests.
 func (p *pkgApply) finish(ctx context.Context, d *download) (readBack, error) {
 	s, comp, h := d.s, d.start.Component, p.h
 	if err := p.w.Close(); err != nil {
 		return readBack{}, fmt.Errorf("mcu: %s %s: %w: %w; the old image stays", comp, d.offer.Target, ErrVerify, err)
 	}
 	if p.sums != nil {
-		if what := p.sums.mismatch(d.start); what != "" {
+		if what, _ := mismatch(d.start, p.sums.readBack(), s.cfg.CRC, nil); what != "" {
 			return readBack{}, fmt.Errorf("mcu: %s %s: %w: the package read has %s; nothing was reported and the old image stays; try the update again",
 				comp, d.offer.Target, ErrVerify, what)
 		}
@@ -254,14 +263,19 @@ func (p *pkgApply) finish(ctx context.Context, d *download) (readBack, error) {
 	if err := d.checkpoint(); err != nil {
 		return readBack{}, fmt.Errorf("mcu: %s: writing the image to %s: %w", comp, s.cfg.Target, err)
 	}
-	if err := pack.VerifyTarget(ctx, h, d.img); err != nil {
-		s.log.Error("image verification failed", "component", comp, "version", d.offer.Target, "target", s.cfg.Target.String(), "err", err)
-		return readBack{}, fmt.Errorf("mcu: %s %s: %w: the image the package built in %s: %w; nothing was reported and the old image stays; try the update again",
-			comp, d.offer.Target, ErrVerify, s.cfg.Target, err)
+	if err := complete(ctx, d.img); err != nil {
+		return readBack{}, fmt.Errorf("mcu: %s: writing the image to %s: %w", comp, s.cfg.Target, err)
 	}
 	got, err := digestImage(d.img, h.TargetSize, s.cfg.CRC)
 	if err != nil {
 		return readBack{}, fmt.Errorf("mcu: %s: reading the image back from %s: %w", comp, s.cfg.Target, err)
+	}
+	if got.SHA256 != hex.EncodeToString(h.TargetSHA256[:]) {
+		// Name the chunk that differs.
+		err := pack.VerifyTarget(ctx, h, d.img)
+		s.log.Error("image verification failed", "component", comp, "version", d.offer.Target, "target", s.cfg.Target.String(), "err", err)
+		return readBack{}, fmt.Errorf("mcu: %s %s: %w: the image the package built in %s has sha256 %s, the header says %x: %v; nothing was reported and the old image stays; try the update again",
+			comp, d.offer.Target, ErrVerify, s.cfg.Target, got.SHA256, h.TargetSHA256, err)
 	}
 	d.rec.Package.MD5, d.rec.Package.CRC = got.MD5, got.CRC
 	s.log.Info("package applied and image verified", "component", comp, "kind", h.Kind, "image_size", h.TargetSize,
@@ -289,14 +303,17 @@ func (p *pkgRecord) kind() string {
 	return p.Kind
 }
 
-// size returns the package's size, n, for a package record; 0 for a raw
+// fileSize returns n, the record's size, for a package; 0 for a raw
 // image.
-func (p *pkgRecord) size(n int64) int64 {
+func (p *pkgRecord) fileSize(n int64) int64 {
 	if p == nil {
 		return 0
 	}
 	return n
 }
+
+// signed reports whether the package's signature was verified.
+func (p *pkgRecord) signed() bool { return p != nil && p.Key != "" }
 
 // chunkEnd returns the image bytes the first k chunks of h build.
 func chunkEnd(h *pack.Header, k int) int64 {
@@ -328,41 +345,31 @@ func (w *imageWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// fileSums digests a package file as it is read, the CRC in the
-// configured variant (Config.CRC).
+// fileSums digests a package file as it is read, as digestImage digests
+// an image read back, so that verify.go's mismatch compares it with
+// 7,10701.
 type fileSums struct {
-	n        int64
-	v        plan.CRCVariant
-	md5, sha hash.Hash
-	crc      hash.Hash32
+	n          int64
+	v          plan.CRCVariant
+	md5, sha   hash.Hash
+	crc, other hash.Hash32
 }
 
 func newFileSums(v plan.CRCVariant) *fileSums {
-	return &fileSums{v: v, md5: md5.New(), sha: sha256.New(), crc: plan.NewCRC32(v)}
+	return &fileSums{v: v, md5: md5.New(), sha: sha256.New(), crc: plan.NewCRC32(v), other: plan.NewCRC32(otherVariant(v))}
 }
 
 func (f *fileSums) Write(b []byte) {
 	f.n += int64(len(b))
-	f.md5.Write(b)
-	f.sha.Write(b)
-	f.crc.Write(b)
+	for _, h := range []hash.Hash{f.md5, f.sha, f.crc, f.other} {
+		h.Write(b)
+	}
 }
 
-// mismatch compares the package read with the digests of 7,10701 and
-// returns what differs, "" when nothing does.
-func (f *fileSums) mismatch(st Start) string {
-	var bad []string
-	if f.n != st.Size {
-		bad = append(bad, fmt.Sprintf("size %d, want %d", f.n, st.Size))
+// readBack returns the digests of what was written.
+func (f *fileSums) readBack() readBack {
+	return readBack{
+		Digests:  plan.Digests{Size: f.n, MD5: hex.EncodeToString(f.md5.Sum(nil)), SHA256: hex.EncodeToString(f.sha.Sum(nil)), CRC: f.crc.Sum32()},
+		otherCRC: f.other.Sum32(),
 	}
-	if got := hex.EncodeToString(f.md5.Sum(nil)); got != st.MD5 {
-		bad = append(bad, fmt.Sprintf("MD5 %s, want %s", got, st.MD5))
-	}
-	if got := f.crc.Sum32(); got != st.CRC {
-		bad = append(bad, fmt.Sprintf("%s %d, want %d", f.v, got, st.CRC))
-	}
-	if got := hex.EncodeToString(f.sha.Sum(nil)); st.SHA256 != "" && got != st.SHA256 {
-		bad = append(bad, fmt.Sprintf("SHA-256 %s, want %s", got, st.SHA256))
-	}
-	return strings.Join(bad, "; ")
 }

@@ -10,7 +10,9 @@ import (
 )
 
 // PolicyError is an update refused by policy: a minimum of the plan is
-// not met. The MCU has answered AT+QIOTUPDATE=0.
+// not met. The MCU has answered AT+QIOTUPDATE=0, or, for a package whose
+// header shows an image larger than the target holds, stopped reading it
+// before writing anything.
 type PolicyError struct {
 	Component string
 	What      string // "battery", "signal" or "space"

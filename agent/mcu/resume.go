@@ -2,9 +2,11 @@ package mcu
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 
+	"github.com/atota/atota/agent/pack"
 	"github.com/atota/atota/agent/plan"
 	"github.com/atota/atota/atcmd"
 )
@@ -30,6 +32,18 @@ func (s *session) recover(ctx context.Context) (*pendingReport, error) {
 	var pending, confirmed string
 	if trial {
 		pending, confirmed = tt.Trial()
+	}
+	if rec != nil && (rec.Phase == recVerified || rec.Phase == recCommitting || rec.Phase == recCommitted && pending == rec.Image) && !s.trusted(rec) {
+		// Written by a run that did not require the key this one does:
+		// it is not put in place, and one on trial is given up.
+		s.log.Warn("the image the journal holds was not verified with the key now required (--verify-key); it is dropped and the old image stays",
+			"component", rec.Component, "version", rec.To)
+		if trial && pending == rec.Image {
+			if err := tt.Revert(); err != nil {
+				return nil, err
+			}
+		}
+		return nil, s.j.setTransfer(nil)
 	}
 	if rec != nil && rec.Phase != recDownloading && trial {
 		switch {
@@ -99,6 +113,9 @@ func (s *session) finishUpdate(ctx context.Context, rec record) (*pendingReport,
 	if _, err := img.Sync(); err != nil {
 		return drop("the verified image cannot be completed; the old image stays", err)
 	}
+	if err := complete(ctx, img); err != nil {
+		return drop("the verified image cannot be completed; the old image stays", err)
+	}
 	got, err := digestImage(img, want.Size, s.cfg.CRC)
 	if err != nil {
 		return drop("reading the image back failed; the old image stays", err)
@@ -119,6 +136,14 @@ func (s *session) finishUpdate(ctx context.Context, rec record) (*pendingReport,
 		return nil, err
 	}
 	return &pendingReport{s: s, rec: rec, where: where, img: img}, nil
+}
+
+// trusted reports whether the journal's record r may be put in place:
+// with Config.VerifyKey, only a package whose signature was verified with
+// that key.
+func (s *session) trusted(r *record) bool {
+	key := s.cfg.VerifyKey
+	return key == nil || r.Package != nil && r.Package.Key == hex.EncodeToString(pack.KeyID(key))
 }
 
 // pendingReport is an image a previous run committed, whose new version
@@ -173,7 +198,7 @@ func (s *session) recordDone(rec record, where string) error {
 		Component: rec.Component, From: rec.From, To: rec.To,
 		Digests: plan.Digests{Size: img.Size, MD5: img.MD5, SHA256: img.SHA256, CRC: img.CRC},
 		SHA256:  rec.SHA256 != "", Resumed: rec.Size, Where: where,
-		Package: rec.Package.kind(), PackageSize: rec.Package.size(rec.Size), Signed: rec.Package != nil && s.cfg.VerifyKey != nil,
+		Package: rec.Package.kind(), PackageSize: rec.Package.fileSize(rec.Size), Signed: rec.Package.signed(),
 	})
 	return nil
 }

@@ -54,7 +54,7 @@ type Image interface {
 	// Sync makes the bytes written so far durable, as far as the target
 	// can, and returns how many from the start are, provided the journal
 	// keeps the State that follows it. After the last byte it completes
-	// the image (a padded tail, the device programmed).
+	// the image (a padded tail), except what a completer does.
 	Sync() (int64, error)
 	// State describes the image for ImageSpec.Resume; it may change with
 	// each Sync.
@@ -69,6 +69,22 @@ type Image interface {
 	Abort() error
 	// Close releases the image, keeping what it holds for a resume.
 	Close() error
+}
+
+// completer is an Image that puts a whole image in place in a step of its
+// own, such as programming a device over its old program: the MCU calls
+// Complete once the journal holds the whole image and before it reads
+// the image back, so that a reset during that step finds the image again.
+type completer interface {
+	Complete(ctx context.Context) error
+}
+
+// complete runs img's Complete, if it has one.
+func complete(ctx context.Context, img Image) error {
+	if c, ok := img.(completer); ok {
+		return c.Complete(ctx)
+	}
+	return nil
 }
 
 // trialTarget is a Target whose committed image runs on trial until it is

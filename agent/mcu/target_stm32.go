@@ -21,9 +21,10 @@ import (
 // stm32Target programs an STM32 through its ROM USART bootloader
 // (AN3155) on a serial port, 8E1: the image is staged in a file of the
 // work directory as it arrives (and resumed from there after a restart);
-// when it is complete and its MD5 (and SHA-256) match what the module
-// announced, the pages it covers are erased and it is written in 256-byte
-// chunks; ReadAt reads it back from the device for the verification;
+// when it is complete and journaled, and its MD5 (and SHA-256) match what
+// the module announced, Complete erases the pages it covers and writes it
+// in 256-byte chunks; ReadAt reads it back from the device for the
+// verification;
 // Commit sends Go. An STM32 has no second slot here: once the pages are
 // erased the old program is gone, which is why the staged image is
 // checked first.
@@ -204,22 +205,26 @@ type stm32Image struct {
 	programmed bool
 }
 
-// Sync makes the staged bytes durable; after the last one it checks the
-// staged image and programs the device.
-func (im *stm32Image) Sync() (int64, error) {
-	n, err := im.fileImage.Sync()
-	if err != nil || n < im.spec.Size || im.programmed {
-		return n, err
+// Complete checks the staged image, once whole, and programs the device
+// with it. Sync only makes the staged bytes durable: the device's old
+// program is erased here, after the MCU has journaled the whole image,
+// so that a reset during programming finds the staged image again.
+func (im *stm32Image) Complete(ctx context.Context) error {
+	if im.programmed {
+		return nil
+	}
+	if im.written < im.spec.Size {
+		return fmt.Errorf("mcu: target %s: %d of %d bytes staged; write the rest before completing", im.t, im.written, im.spec.Size)
 	}
 	if err := im.checkStaged(); err != nil {
-		return 0, err
+		return err
 	}
-	if err := im.program(context.Background()); err != nil {
+	if err := im.program(ctx); err != nil {
 		im.t.drop()
-		return 0, err
+		return err
 	}
 	im.programmed = true
-	return n, nil
+	return nil
 }
 
 // checkStaged compares the staged image with the module's digests before
@@ -286,10 +291,11 @@ func (im *stm32Image) program(ctx context.Context) error {
 	return nil
 }
 
-// ReadAt reads the image back from the device once it is programmed.
+// ReadAt reads the staged image until the device is programmed, and the
+// device after that (the read-back of the verification).
 func (im *stm32Image) ReadAt(p []byte, off int64) (int, error) {
 	if !im.programmed {
-		return 0, fmt.Errorf("mcu: target %s: the image is not on the device yet", im.t)
+		return im.fileImage.ReadAt(p, off)
 	}
 	if off >= im.spec.Size {
 		return 0, io.EOF
