@@ -145,7 +145,7 @@ func (d *ptyDev) createLink() error {
 	default:
 		old, _ := os.Readlink(d.link)
 		if inUse(old) {
-			return fmt.Errorf("transport: pty:%s: the link points at %s, a pty that is open: another program (an atota module or vport?) serves it; to talk to it use the path without pty: (%s), or stop that program first",
+			return fmt.Errorf("transport: pty:%s: the link points at %s, a pty that is open: another program (an atota module or vport?) serves it; to talk to it use the path without pty: (%s), or stop that program first; if none does (the pty number was reused after a crash), remove the link",
 				d.link, old, d.link)
 		}
 		d.log.Warn("transport: replacing an existing symlink", "link", d.link, "old_target", old, "new_target", d.slave)
