@@ -140,13 +140,13 @@ func (d *ptyDev) createLink() error {
 		err = os.Symlink(d.slave, d.link)
 	case err != nil:
 	case fi.Mode()&fs.ModeSymlink == 0:
-		return fmt.Errorf("transport: pty:%s: %s exists and is not a symlink; remove it or choose another path",
-			d.link, d.link)
+		return fmt.Errorf("transport: pty:%s: %w and is not a symlink; remove it or choose another path",
+			d.link, fs.ErrExist)
 	default:
 		old, _ := os.Readlink(d.link)
 		if inUse(old) {
-			return fmt.Errorf("transport: pty:%s: the link points at %s, a pty that is open: another program (an atota module or vport?) serves it; to talk to it use the path without pty: (%s), or stop that program first; if none does (the pty number was reused after a crash), remove the link",
-				d.link, old, d.link)
+			return fmt.Errorf("transport: pty:%s: %w: the link points at %s, a pty that is open: another program (an atota module or vport?) serves it; to talk to it use the path without pty: (%s), or stop that program first; if none does (the pty number was reused after a crash), remove the link",
+				d.link, fs.ErrExist, old, d.link)
 		}
 		d.log.Warn("transport: replacing an existing symlink", "link", d.link, "old_target", old, "new_target", d.slave)
 		tmp := d.link + ".atota-" + strconv.Itoa(os.Getpid())

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -139,6 +140,7 @@ func TestPTYSymlink(t *testing.T) {
 		name    string
 		prepare func(t *testing.T, link string)
 		wantErr string
+		exist   bool // the error matches fs.ErrExist: waiting will not help
 	}{
 		{name: "absent", prepare: func(*testing.T, string) {}},
 		{name: "stale symlink", prepare: func(t *testing.T, link string) {
@@ -146,7 +148,7 @@ func TestPTYSymlink(t *testing.T) {
 				t.Fatal(err)
 			}
 		}},
-		{name: "link to a pty in use", wantErr: "a pty that is open", prepare: func(t *testing.T, link string) {
+		{name: "link to a pty in use", wantErr: "a pty that is open", exist: true, prepare: func(t *testing.T, link string) {
 			other := filepath.Join(t.TempDir(), "other")
 			l, err := Listen(testCtx(t), "pty:"+other)
 			if err != nil {
@@ -161,12 +163,12 @@ func TestPTYSymlink(t *testing.T) {
 				t.Fatal(err)
 			}
 		}},
-		{name: "regular file", wantErr: "exists and is not a symlink", prepare: func(t *testing.T, link string) {
+		{name: "regular file", wantErr: "exists and is not a symlink", exist: true, prepare: func(t *testing.T, link string) {
 			if err := os.WriteFile(link, []byte("keep me"), 0o600); err != nil {
 				t.Fatal(err)
 			}
 		}},
-		{name: "directory", wantErr: "exists and is not a symlink", prepare: func(t *testing.T, link string) {
+		{name: "directory", wantErr: "exists and is not a symlink", exist: true, prepare: func(t *testing.T, link string) {
 			if err := os.Mkdir(link, 0o700); err != nil {
 				t.Fatal(err)
 			}
@@ -192,6 +194,9 @@ func TestPTYSymlink(t *testing.T) {
 				}
 				if !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), link) {
 					t.Errorf("Dial(pty:%s) error %q, want it to name the path and say %q", link, err, tt.wantErr)
+				}
+				if errors.Is(err, fs.ErrExist) != tt.exist {
+					t.Errorf("Dial(pty:%s) error %q: errors.Is fs.ErrExist = %v, want %v", link, err, !tt.exist, tt.exist)
 				}
 				return
 			}

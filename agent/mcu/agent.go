@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"time"
 
@@ -114,6 +115,11 @@ func (a *Agent) client(ctx context.Context, deadline time.Time) (*atcmd.Client, 
 		}
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
+		}
+		if errors.Is(err, fs.ErrExist) || errors.Is(err, fs.ErrPermission) {
+			// The port is someone else's, or not ours to open:
+			// waiting will not change that.
+			return nil, fmt.Errorf("mcu: cannot open the link to the module: %w", err)
 		}
 		if !time.Now().Before(deadline) {
 			return nil, fmt.Errorf("mcu: cannot reach the module (waited %v): %w: %w", a.cfg.ModuleTimeout, ErrLink, err)

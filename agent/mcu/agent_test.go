@@ -3,6 +3,8 @@ package mcu
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io/fs"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -123,6 +125,32 @@ func TestAgentGivesUp(t *testing.T) {
 			t.Errorf("gave up after %v, want about ModuleTimeout (1m)", waited)
 		}
 	})
+}
+
+// TestAgentPortNotOurs: a port another program holds, or one the user
+// may not open, is not waited for.
+func TestAgentPortNotOurs(t *testing.T) {
+	for _, cause := range []error{fs.ErrExist, fs.ErrPermission} {
+		t.Run(cause.Error(), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				dials := 0
+				dial := func(context.Context) (*atcmd.Client, error) {
+					dials++
+					return nil, fmt.Errorf("transport: pty:/tmp/m: %w", cause)
+				}
+				tg, _ := flashAt(t, "stm32f103c8")
+				a, err := NewAgent(dial, testConfig(tg))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer a.Close()
+				_, err = a.Cycle(t.Context())
+				if !errors.Is(err, cause) || errors.Is(err, ErrLink) || dials != 1 {
+					t.Fatalf("Cycle = %v after %d dials; want %v at once, not a link to wait for", err, dials, cause)
+				}
+			})
+		})
+	}
 }
 
 func TestAgentNotLinkError(t *testing.T) {
