@@ -358,3 +358,41 @@ func TestPackageTooLarge(t *testing.T) {
 		}
 	})
 }
+
+// TestFileDeltaResume resets the MCU in the middle of a delta applied to
+// a file: target: the file keeps the old image until the commit, the
+// restart reads the applied chunks back from the partial file and goes
+// on, and the file ends as the new image.
+func TestFileDeltaResume(t *testing.T) {
+	old := image(101, 30000)
+	img := newBuild(old, 102)
+	pkg, _ := buildPackage(t, old, img)
+	synctest.Test(t, func(t *testing.T) {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "app.bin")
+		if err := os.WriteFile(path, old, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		tg, err := OpenTarget("file:" + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := newFake(fakeComp{ID: "STM32", Source: "1_0_0", Target: "2_0_0", Data: pkg})
+		cfg := testConfig(&dyingTarget{Target: tg, failAt: 4})
+		cfg.Journal = filepath.Join(dir, "journal.json")
+		if _, err := Run(t.Context(), m.client(t), cfg); !powerLost(err) {
+			t.Fatalf("first run: %v, want the reset", err)
+		}
+		if got, _ := os.ReadFile(path); !bytes.Equal(got, old) {
+			t.Fatal("the file changed before the commit")
+		}
+		cfg.Target = tg
+		res, err := Run(t.Context(), m.client(t), cfg)
+		if err != nil || len(res.Updated) != 1 || res.Updated[0].Resumed == 0 {
+			t.Fatalf("restart: %+v, %v; want the apply resumed", res, err)
+		}
+		if got, _ := os.ReadFile(path); !bytes.Equal(got, img) {
+			t.Fatal("the file does not hold the new image")
+		}
+	})
+}
