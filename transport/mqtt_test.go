@@ -3,16 +3,12 @@ package transport
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/atota/atota/internal/mosquittotest"
 )
 
 func TestMatchTopic(t *testing.T) {
@@ -65,88 +61,6 @@ func TestBrokerURL(t *testing.T) {
 	}
 }
 
-// mosquitto is a mosquitto broker on a free loopback port, for tests.
-type mosquitto struct {
-	t    *testing.T
-	bin  string
-	conf string
-	addr string
-	cmd  *exec.Cmd
-}
-
-// startMosquitto starts mosquitto with persistence on a free loopback
-// port. Without the binary the test is skipped, or fails under
-// ATOTA_INTEGRATION=1.
-func startMosquitto(t *testing.T) *mosquitto { return startMosquittoConf(t, "") }
-
-// startMosquittoConf starts mosquitto with extra lines for its listener
-// (TLS files, for example).
-func startMosquittoConf(t *testing.T, extra string) *mosquitto {
-	t.Helper()
-	bin, err := exec.LookPath("mosquitto")
-	if err != nil {
-		bin = "/usr/sbin/mosquitto"
-		if _, err := os.Stat(bin); err != nil {
-			if os.Getenv("ATOTA_INTEGRATION") == "1" {
-				t.Fatal("mosquitto not installed (apt-get install mosquitto); ATOTA_INTEGRATION=1 needs it")
-			}
-			t.Skip("mosquitto not installed (apt-get install mosquitto)")
-		}
-	}
-	dir := t.TempDir()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	conf := filepath.Join(dir, "mosquitto.conf")
-	text := fmt.Sprintf("listener %d 127.0.0.1\n%sallow_anonymous true\npersistence true\npersistence_location %s/\n", port, extra, dir)
-	if os.Geteuid() == 0 {
-		// Started as root, mosquitto would run as the user mosquitto,
-		// who cannot write its database into the test's directory.
-		text += "user root\n"
-	}
-	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	m := &mosquitto{t: t, bin: bin, conf: conf, addr: "127.0.0.1:" + strconv.Itoa(port)}
-	m.start()
-	t.Cleanup(m.stop)
-	return m
-}
-
-func (m *mosquitto) url() string { return "mqtt://" + m.addr }
-
-func (m *mosquitto) start() {
-	m.t.Helper()
-	m.cmd = exec.Command(m.bin, "-c", m.conf, "-v")
-	if os.Getenv("MQTT_DEBUG") != "" {
-		m.cmd.Stderr = os.Stderr
-		m.cmd.Stdout = os.Stderr
-	}
-	if err := m.cmd.Start(); err != nil {
-		m.t.Fatal(err)
-	}
-	for range 200 {
-		if c, err := net.Dial("tcp", m.addr); err == nil {
-			c.Close()
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	m.t.Fatalf("mosquitto did not listen on %s", m.addr)
-}
-
-func (m *mosquitto) stop() {
-	if m.cmd == nil {
-		return
-	}
-	m.cmd.Process.Signal(syscall.SIGTERM)
-	m.cmd.Wait()
-	m.cmd = nil
-}
-
 func newTestClient(t *testing.T, broker, id string) *MQTTClient {
 	t.Helper()
 	c, err := NewMQTTClient(MQTTConfig{Broker: broker, ClientID: id, MaxReconnectInterval: 200 * time.Millisecond})
@@ -161,18 +75,18 @@ func newTestClient(t *testing.T, broker, id string) *MQTTClient {
 // waits, and after the restart it arrives on a subscription that was made
 // again.
 func TestMQTTBrokerRestart(t *testing.T) {
-	b := startMosquitto(t)
+	b := mosquittotest.Start(t, "")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	got := make(chan string, 10)
-	sub := newTestClient(t, b.url(), "sub")
+	sub := newTestClient(t, b.URL(), "sub")
 	if err := sub.Subscribe(ctx, "t/+", func(topic string, p []byte) { got <- topic + " " + string(p) }); err != nil {
 		t.Fatal(err)
 	}
 	if err := sub.Connect(ctx); err != nil {
 		t.Fatal(err)
 	}
-	pub := newTestClient(t, b.url(), "pub")
+	pub := newTestClient(t, b.URL(), "pub")
 	if err := pub.Connect(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -183,11 +97,11 @@ func TestMQTTBrokerRestart(t *testing.T) {
 		t.Fatalf("got %q, want %q", m, "t/1 before")
 	}
 
-	b.stop()
+	b.Stop()
 	done := make(chan error, 1)
 	go func() { done <- pub.Publish(ctx, "t/2", []byte("while down")) }()
 	time.Sleep(300 * time.Millisecond) // let the clients notice
-	b.start()
+	b.Start()
 	if err := <-done; err != nil {
 		t.Fatalf("Publish across the restart: %v", err)
 	}

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/atota/atota/internal/mosquittotest"
 )
 
 // selfSigned writes a self-signed certificate for 127.0.0.1 and its key.
@@ -46,8 +48,8 @@ func selfSigned(t *testing.T) (certFile, keyFile string) {
 // trusted through ?ca=, and fails without it.
 func TestMQTTTLS(t *testing.T) {
 	cert, key := selfSigned(t)
-	b := startMosquittoConf(t, "certfile "+cert+"\nkeyfile "+key+"\n")
-	url := "mqtts://" + b.addr
+	b := mosquittotest.Start(t, "certfile "+cert+"\nkeyfile "+key+"\n")
+	url := "mqtts://" + b.Addr()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	c := newTestClient(t, url+"?ca="+cert, "tls-ok")

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/atota/atota/agent/platform/platformtest"
+	"github.com/atota/atota/internal/mosquittotest"
 )
 
 // TestMosquittoBrokerRestartMidJob runs the platform and a device link
@@ -16,7 +16,7 @@ import (
 // what the device reports while the broker is down (the MCU's progress,
 // its new version) reaches the platform after the restart.
 func TestMosquittoBrokerRestartMidJob(t *testing.T) {
-	mq := platformtest.StartMosquitto(t)
+	mq := mosquittotest.Start(t, "")
 	plans, _ := writePlans(t, 300_000, nil)
 	p := startPlatform(t, plans, func(c *Config) { c.Broker = mq.URL() })
 	d := startDevice(t, mq.URL(), "dev1", t.TempDir(), nil)
@@ -60,7 +60,7 @@ func TestMosquittoBrokerRestartMidJob(t *testing.T) {
 // through mosquitto: version query and report, a software upgrade, its
 // progress, and a package that fails verification (result code 7).
 func TestMosquittoHuaweiAdapter(t *testing.T) {
-	mq := platformtest.StartMosquitto(t)
+	mq := mosquittotest.Start(t, "")
 	data := []byte(strings.Repeat("iotda-fw", 10_000))
 	srv := newPkgServer(t, data, 0, 0)
 	sum := sha256.Sum256(data)

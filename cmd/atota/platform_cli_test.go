@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/atota/atota/agent/platform"
-	"github.com/atota/atota/agent/platform/platformtest"
+	"github.com/atota/atota/internal/mosquittotest"
 )
 
 // TestPlatformDemo runs atota demo --platform: platform -> module -> MCU
@@ -22,7 +22,7 @@ func TestPlatformDemo(t *testing.T) {
 		t.Run(broker, func(t *testing.T) {
 			args := []string{"demo", "--platform", "--size", "20000", "--event-delay", "1ms", "--reg-delay", "1ms"}
 			if broker == "mosquitto" {
-				args = append(args, "--broker", platformtest.StartMosquitto(t).URL())
+				args = append(args, "--broker", mosquittotest.Start(t, "").URL())
 			}
 			var stdout, stderr bytes.Buffer
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

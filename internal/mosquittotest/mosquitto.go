@@ -1,6 +1,4 @@
-// Package platformtest runs the real MQTT broker, mosquitto, for tests of
-// the platform link.
-package platformtest
+package mosquittotest
 
 import (
 	"fmt"
@@ -15,7 +13,7 @@ import (
 )
 
 // Mosquitto is a mosquitto broker on a free loopback port, with
-// persistence, started by [StartMosquitto] and stopped when the test ends.
+// persistence, started by [Start] and stopped when the test ends.
 type Mosquitto struct {
 	t    testing.TB
 	bin  string
@@ -24,10 +22,11 @@ type Mosquitto struct {
 	cmd  *exec.Cmd
 }
 
-// StartMosquitto starts mosquitto (from PATH or /usr/sbin) with a
-// generated configuration on a free 127.0.0.1 port. Without mosquitto the
-// test is skipped, or fails when ATOTA_INTEGRATION=1.
-func StartMosquitto(t testing.TB) *Mosquitto {
+// Start starts mosquitto (from PATH or /usr/sbin) with a generated
+// configuration on a free 127.0.0.1 port; extra holds more lines for its
+// listener (TLS files, for example). Without mosquitto the test is
+// skipped, or fails when ATOTA_INTEGRATION=1.
+func Start(t testing.TB, extra string) *Mosquitto {
 	t.Helper()
 	bin, err := exec.LookPath("mosquitto")
 	if err != nil {
@@ -46,7 +45,7 @@ func StartMosquitto(t testing.TB) *Mosquitto {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	text := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location %s/\n", port, dir)
+	text := fmt.Sprintf("listener %d 127.0.0.1\n%sallow_anonymous true\npersistence true\npersistence_location %s/\n", port, extra, dir)
 	if os.Geteuid() == 0 {
 		// Started as root, mosquitto would run as the user mosquitto,
 		// who cannot write its database into the test's directory.
@@ -64,6 +63,9 @@ func StartMosquitto(t testing.TB) *Mosquitto {
 
 // URL returns the broker's mqtt:// URL.
 func (m *Mosquitto) URL() string { return "mqtt://" + m.addr }
+
+// Addr returns the broker's HOST:PORT.
+func (m *Mosquitto) Addr() string { return m.addr }
 
 // Start starts the broker again after Stop, on the same port, and waits
 // until it accepts connections.
