@@ -17,6 +17,28 @@ import (
 // Resets at the awkward moments of a package update on the targets that
 // program a device (stm32:) and with a key required.
 
+// stm32Running returns the flash of an STM32F103C8 whose program is old,
+// and a work directory for its stm32: targets.
+func stm32Running(t *testing.T, old []byte) (*flashsim.Flash, string) {
+	t.Helper()
+	p, _ := flashsim.LookupPart("stm32f103c8")
+	f := flashsim.New(p)
+	if _, err := f.WriteAt(old, 0); err != nil {
+		t.Fatal(err)
+	}
+	return f, t.TempDir()
+}
+
+// deviceHolds checks that the STM32's flash holds img as its program.
+func deviceHolds(t *testing.T, f *flashsim.Flash, img []byte) {
+	t.Helper()
+	got := make([]byte, len(img))
+	f.ReadAt(got, 0)
+	if !bytes.Equal(got, img) {
+		t.Fatal("the device does not hold the new image")
+	}
+}
+
 // stm32At opens an stm32: target in dir over the bootloader of f.
 func stm32At(t *testing.T, f *flashsim.Flash, dir string) *stm32Target {
 	t.Helper()
@@ -74,10 +96,7 @@ func TestSTM32ResetWhileProgramming(t *testing.T) {
 	}{{"raw", img}, {"delta", pkg}} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				p, _ := flashsim.LookupPart("stm32f103c8")
-				f := flashsim.New(p)
-				f.WriteAt(old, 0)
-				dir := t.TempDir()
+				f, dir := stm32Running(t, old)
 				st := stm32At(t, f, dir)
 				m := newFake(fakeComp{ID: "STM32", Source: "1_0_0", Target: "2_0_0", Data: tc.data})
 				cfg := testConfig(&tornProgram{stm32Target: st, f: f})
@@ -93,11 +112,7 @@ func TestSTM32ResetWhileProgramming(t *testing.T) {
 				if err != nil || len(res.Updated) != 1 {
 					t.Fatalf("restart: %+v, %v; want the update finished", res, err)
 				}
-				got := make([]byte, len(img))
-				f.ReadAt(got, 0)
-				if !bytes.Equal(got, img) {
-					t.Fatal("the device does not hold the new image")
-				}
+				deviceHolds(t, f, img)
 			})
 		})
 	}
@@ -111,10 +126,7 @@ func TestSTM32DeltaResume(t *testing.T) {
 	img := newBuild(old, 98)
 	pkg, _ := buildPackage(t, old, img)
 	synctest.Test(t, func(t *testing.T) {
-		p, _ := flashsim.LookupPart("stm32f103c8")
-		f := flashsim.New(p)
-		f.WriteAt(old, 0)
-		dir := t.TempDir()
+		f, dir := stm32Running(t, old)
 		st := stm32At(t, f, dir)
 		m := newFake(fakeComp{ID: "STM32", Source: "1_0_0", Target: "2_0_0", Data: pkg})
 		cfg := testConfig(&dyingTarget{Target: st, failAt: 3})
@@ -133,11 +145,7 @@ func TestSTM32DeltaResume(t *testing.T) {
 		if err != nil || len(res.Updated) != 1 || res.Updated[0].Resumed == 0 {
 			t.Fatalf("restart: %+v, %v; want the apply resumed", res, err)
 		}
-		got := make([]byte, len(img))
-		f.ReadAt(got, 0)
-		if !bytes.Equal(got, img) {
-			t.Fatal("the device does not hold the new image")
-		}
+		deviceHolds(t, f, img)
 	})
 }
 
@@ -148,10 +156,7 @@ func TestSTM32PackageDigestsFirst(t *testing.T) {
 	img := newBuild(old, 96)
 	pkg, _ := buildPackage(t, old, img)
 	synctest.Test(t, func(t *testing.T) {
-		p, _ := flashsim.LookupPart("stm32f103c8")
-		f := flashsim.New(p)
-		f.WriteAt(old, 0)
-		dir := t.TempDir()
+		f, dir := stm32Running(t, old)
 		st := stm32At(t, f, dir)
 		defer st.Close()
 		d, _ := plan.Digest(bytes.NewReader(pkg))

@@ -14,7 +14,6 @@ import (
 	"testing/synctest"
 
 	"github.com/atota/atota/agent/pack"
-	"github.com/atota/atota/flashsim"
 )
 
 // newBuild returns old with the changes of a rebuild: a few bytes
@@ -369,27 +368,15 @@ func TestSTM32Delta(t *testing.T) {
 	img := newBuild(old, 96)
 	pkg, _ := buildPackage(t, old, img)
 	synctest.Test(t, func(t *testing.T) {
-		p, _ := flashsim.LookupPart("stm32f103c8")
-		f := flashsim.New(p)
-		f.WriteAt(old, 0)
-		dial, _ := bootloaderLink(t, f)
-		tgt, err := OpenTarget("stm32:/dev/ttyUSB9?go=false", WithWorkDir(t.TempDir()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		st := tgt.(*stm32Target)
-		st.dialer = dial
+		f, dir := stm32Running(t, old)
+		st := stm32At(t, f, dir)
 		defer st.Close()
 		m := newFake(fakeComp{ID: "STM32", Source: "1_0_0", Target: "2_0_0", Data: pkg})
-		res, err := Run(t.Context(), m.client(t), testConfig(tgt))
+		res, err := Run(t.Context(), m.client(t), testConfig(st))
 		if err != nil || len(res.Updated) != 1 || res.Updated[0].Package != "delta" {
 			t.Fatalf("Run = %+v, %v; want a delta update", res, err)
 		}
-		got := make([]byte, len(img))
-		f.ReadAt(got, 0)
-		if !bytes.Equal(got, img) {
-			t.Fatal("the device does not hold the new image")
-		}
+		deviceHolds(t, f, img)
 		if left, _ := filepath.Glob(filepath.Join(st.dir, "*atota-stm32*")); len(left) > 0 {
 			t.Errorf("files left in the work directory: %q", left)
 		}
