@@ -91,7 +91,6 @@ func (s *session) onDownload(ctx context.Context, e Event) error {
 	if old := s.j.transfer(); old.Package != nil {
 		// A package goes on once its header has been read again.
 		d.resume = old
-		d.rec.Package = &pkgRecord{Kind: old.Package.Kind, TargetSize: old.Package.TargetSize, TargetSHA256: old.Package.TargetSHA256}
 		s.log.Info("package download resumes: reading its header again", "component", st.Component, "chunks_done", old.Package.Chunks, "at", old.Committed, "size", st.Size)
 		s.progress()
 		return nil
@@ -386,17 +385,26 @@ func otardData(resp *atcmd.Response, off, n int64) ([]byte, error) {
 	return resp.Payload[:got], nil
 }
 
-// finish completes the image in the target, reads it back and checks it
-// against the digests of 7,10701, then reports "updating"
-// (AT+QIOTUPDATE=3).
+// finish completes the image in the target (for a package, once the
+// package read checks out), reads it back and checks it (a raw image
+// against the digests of 7,10701, a package's against its header), then
+// reports "updating" (AT+QIOTUPDATE=3).
 func (s *session) finish(ctx context.Context) error {
 	d := s.cur
+	if d.pkg != nil {
+		if err := d.pkg.checkRead(d); err != nil {
+			return err
+		}
+	}
+	if err := d.complete(ctx); err != nil {
+		return err
+	}
 	var got readBack
 	var err error
 	if d.pkg != nil {
-		got, err = d.pkg.finish(ctx, d)
+		got, err = d.pkg.verify(ctx, d)
 	} else {
-		got, err = d.verifyRaw(ctx)
+		got, err = d.verifyRaw()
 	}
 	if err != nil {
 		return err
@@ -410,16 +418,22 @@ func (s *session) finish(ctx context.Context) error {
 	return err
 }
 
-// verifyRaw completes a raw image in the target, reads it back and checks
-// it against the digests of 7,10701.
-func (d *download) verifyRaw(ctx context.Context) (readBack, error) {
-	s, comp := d.s, d.start.Component
+// complete makes the whole image durable and journaled, then puts it in
+// place in the target (complete), before it is read back.
+func (d *download) complete(ctx context.Context) error {
 	if err := d.checkpoint(); err != nil {
-		return readBack{}, fmt.Errorf("mcu: %s: writing the image to %s: %w", comp, s.cfg.Target, err)
+		return fmt.Errorf("mcu: %s: writing the image to %s: %w", d.start.Component, d.s.cfg.Target, err)
 	}
 	if err := complete(ctx, d.img); err != nil {
-		return readBack{}, fmt.Errorf("mcu: %s: writing the image to %s: %w", comp, s.cfg.Target, err)
+		return fmt.Errorf("mcu: %s: writing the image to %s: %w", d.start.Component, d.s.cfg.Target, err)
 	}
+	return nil
+}
+
+// verifyRaw reads a raw image back from the target and checks it against
+// the digests of 7,10701.
+func (d *download) verifyRaw() (readBack, error) {
+	s, comp := d.s, d.start.Component
 	got, err := digestImage(d.img, d.start.Size, s.cfg.CRC)
 	if err != nil {
 		return readBack{}, fmt.Errorf("mcu: %s: reading the image back from %s: %w", comp, s.cfg.Target, err)

@@ -2,6 +2,7 @@ package mcu
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/md5"
 	"crypto/sha256"
 	"encoding/hex"
@@ -84,7 +85,7 @@ func (d *download) takeHeader(ctx context.Context, end int64) (int64, error) {
 		if err := h.Verify(key); err != nil {
 			return 0, d.refuse(err)
 		}
-		keyID = hex.EncodeToString(pack.KeyID(key))
+		keyID = keyIDOf(key)
 		d.s.log.Info("package signature verified", "component", comp, "key", keyID)
 	}
 	// The plan's space minimum was checked against the package; the
@@ -245,27 +246,27 @@ func (p *pkgApply) mark(d *download, n int64, state string) {
 	d.rec.Committed, d.rec.Image = payloadAt(p.h, k), state
 }
 
-// finish checks the package read against 7,10701 (when this run read
-// all of it), completes the image the package built in the target and
-// checks it, read back, against the header's SHA-256; it returns the
-// image's digests.
-func (p *pkgApply) finish(ctx context.Context, d *download) (readBack, error) {
-	s, comp, h := d.s, d.start.Component, p.h
+// checkRead checks, once every chunk is applied, the whole image the
+// Applier built and the package read against 7,10701 (when this run read
+// all of it): before the image is put in place.
+func (p *pkgApply) checkRead(d *download) error {
+	comp := d.start.Component
 	if err := p.w.Close(); err != nil {
-		return readBack{}, fmt.Errorf("mcu: %s %s: %w: %w; the old image stays", comp, d.offer.Target, ErrVerify, err)
+		return fmt.Errorf("mcu: %s %s: %w: %w; the old image stays", comp, d.offer.Target, ErrVerify, err)
 	}
 	if p.sums != nil {
-		if what, _ := mismatch(d.start, p.sums.readBack(), s.cfg.CRC, nil); what != "" {
-			return readBack{}, fmt.Errorf("mcu: %s %s: %w: the package read has %s; nothing was reported and the old image stays; try the update again",
+		if what, _ := mismatch(d.start, p.sums.readBack(), d.s.cfg.CRC, nil); what != "" {
+			return fmt.Errorf("mcu: %s %s: %w: the package read has %s; nothing was reported and the old image stays; try the update again",
 				comp, d.offer.Target, ErrVerify, what)
 		}
 	}
-	if err := d.checkpoint(); err != nil {
-		return readBack{}, fmt.Errorf("mcu: %s: writing the image to %s: %w", comp, s.cfg.Target, err)
-	}
-	if err := complete(ctx, d.img); err != nil {
-		return readBack{}, fmt.Errorf("mcu: %s: writing the image to %s: %w", comp, s.cfg.Target, err)
-	}
+	return nil
+}
+
+// verify reads the image the package built back from the target, checks
+// it against the header's SHA-256 and returns its digests.
+func (p *pkgApply) verify(ctx context.Context, d *download) (readBack, error) {
+	s, comp, h := d.s, d.start.Component, p.h
 	got, err := digestImage(d.img, h.TargetSize, s.cfg.CRC)
 	if err != nil {
 		return readBack{}, fmt.Errorf("mcu: %s: reading the image back from %s: %w", comp, s.cfg.Target, err)
@@ -314,6 +315,9 @@ func (p *pkgRecord) fileSize(n int64) int64 {
 
 // signed reports whether the package's signature was verified.
 func (p *pkgRecord) signed() bool { return p != nil && p.Key != "" }
+
+// keyIDOf returns the ID of a verify key as the journal records it.
+func keyIDOf(key ed25519.PublicKey) string { return hex.EncodeToString(pack.KeyID(key)) }
 
 // chunkEnd returns the image bytes the first k chunks of h build.
 func chunkEnd(h *pack.Header, k int) int64 {

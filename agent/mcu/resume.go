@@ -2,11 +2,9 @@ package mcu
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 
-	"github.com/atota/atota/agent/pack"
 	"github.com/atota/atota/agent/plan"
 	"github.com/atota/atota/atcmd"
 )
@@ -143,7 +141,7 @@ func (s *session) finishUpdate(ctx context.Context, rec record) (*pendingReport,
 // that key.
 func (s *session) trusted(r *record) bool {
 	key := s.cfg.VerifyKey
-	return key == nil || r.Package != nil && r.Package.Key == hex.EncodeToString(pack.KeyID(key))
+	return key == nil || r.Package != nil && r.Package.Key == keyIDOf(key)
 }
 
 // pendingReport is an image a previous run committed, whose new version
